@@ -1,0 +1,1 @@
+"""eoslib: an executable companion to four papers on gradient descent at the Edge of Stability."""

@@ -1,0 +1,1098 @@
+"""Models of Gan (2026), "Product-Stability": GD on f(x, y) = l(xy) and the 1-D map z -> z - eta l'(z).
+
+The paper reduces GD on the two-parameter product model to the phase-space
+variables z = xy (the product), s = x^2 + y^2 (the sharpness multiplier) and
+lambda = eta s (the effective step of the z-dynamics). This module holds the
+closed forms the paper's statements are made of, so that the notebooks only
+compare them against autodiff and against long GD runs:
+
+* Lemma 3.1: Hessian, trace and rank-one Hessian on the minimum manifold.
+* Prop. A.1, Lemmas A.3 and A.4: exact one-step updates of (z, s, d).
+* Eq. 6 / Lemma A.2: two-step expansion of the 1-D map.
+* Theorem 4.2: the period-2 cycle {p_-, p_+} and its asymptotic shape.
+* Lemma B.1: the inverse bifurcation map lambda(z).
+* Theorem 5.2: the limiting sharpness 2/eta - 3 eta l2^4 / alpha.
+* Lemmas 6.1, 6.2 and Table 1: closed forms of the product-stability.
+
+Conventions: ``l`` is an :class:`eoslib.losses.ScalarLoss`; the minimum used is
+``l.z_star`` and ``l_k`` denotes ``l^(k)(z_star)``. Product-stability is the raw
+alpha = 3 l3^2 - l2 l4 (Def. 4.1; the sign does not depend on the normalisation).
+Nothing here enables float64: call ``jax.config.update("jax_enable_x64", True)``
+first for the precision the checks assume.
+
+References:
+  E. Gan, "Product-Stability: Provable Convergence for Gradient Descent on the Edge
+  of Stability", arXiv:2604.02653 (2026).
+  L. Chen and J. Bruna, "Beyond the Edge of Stability via Two-step Gradient
+  Updates", ICML 2023, arXiv:2206.04172.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import numbers
+from typing import Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import Array, lax
+
+from eoslib.losses import (
+    ScalarLoss,
+    derivatives,
+    log_cosh,
+    multilayer_squared,
+    soft_bce,
+    sqrt_one_plus_sq,
+)
+
+__all__ = [
+    "MinimumDerivatives",
+    "minimum_derivatives",
+    "threshold_step",
+    "eta_from_mu",
+    "mu_from_eta",
+    "product_objective",
+    "hessian_formula",
+    "hessian_trace_formula",
+    "minimum_hessian_formula",
+    "minimum_sharpness_formula",
+    "exact_update",
+    "imbalance_update",
+    "contraction_factor",
+    "first_order_update",
+    "two_step_coeffs",
+    "lemma_a2_h",
+    "CyclePrediction",
+    "cycle_amplitude_prediction",
+    "bifurcation_cycle",
+    "cycle_residuals",
+    "inverse_bifurcation",
+    "inverse_bifurcation_curvature",
+    "ProductTrajectory",
+    "gd_product",
+    "gd_product_until",
+    "gd_scalar_final",
+    "eos_init",
+    "limit_gap_coefficient",
+    "predicted_limit_sharpness",
+    "predicted_limit_lambda",
+    "phase2_lag",
+    "bce_closed_form",
+    "bce_minimum_closed_form",
+    "multilayer_minimum_closed_form",
+    "multilayer_alpha_closed_form",
+    "table_1_rows",
+]
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _real(name: str, value, lo: float = -math.inf, hi: float = math.inf, *, lo_open=True, hi_open=True) -> float:
+    """Return ``value`` as float if it is a real number in the interval, else raise ValueError."""
+    bad_type = isinstance(value, bool) or not isinstance(value, (numbers.Real, np.floating, np.integer))
+    if not bad_type and isinstance(value, (jax.Array, np.ndarray)):
+        bad_type = np.ndim(value) != 0
+    v = math.nan if bad_type else float(value)
+    ok = math.isfinite(v) or (v == math.inf and hi == math.inf and not hi_open)
+    ok = ok and (v > lo if lo_open else v >= lo) and (v < hi if hi_open else v <= hi)
+    if not ok:
+        interval = f"{'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
+        raise ValueError(f"{name} must be a real number in {interval}, got {value!r}")
+    return v
+
+
+def _int(name: str, value, lo: int, hi: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, (numbers.Integral, np.integer)) or value < lo or (
+        hi is not None and value > hi
+    ):
+        interval = f"[{lo}, {'inf)' if hi is None else str(hi) + ']'}"
+        raise ValueError(f"{name} must be an integer in {interval}, got {value!r}")
+    return int(value)
+
+
+def _loss(l) -> ScalarLoss:
+    if not isinstance(l, ScalarLoss):
+        raise ValueError(f"l must be an eoslib.losses.ScalarLoss, got {type(l).__name__}")
+    return l
+
+
+def _etas(name: str, eta, lo: float) -> np.ndarray:
+    """Validate a scalar or array of step sizes, all in (lo, inf)."""
+    arr = np.asarray(eta, dtype=float)
+    if arr.size == 0 or not np.all(np.isfinite(arr)) or not np.all(arr > lo):
+        raise ValueError(f"{name} must be real number(s) in ({lo:.10g}, inf), got {eta!r}")
+    return arr
+
+
+def _float_dtype():
+    return jnp.result_type(float)
+
+
+# --------------------------------------------------------------------------- derivatives at z*
+
+
+class MinimumDerivatives(NamedTuple):
+    """Derivatives of l at its minimum, as Python floats.
+
+    Attributes:
+      z_star: the minimum.
+      l2, l3, l4: l''(z*), l'''(z*), l''''(z*).
+      alpha: product-stability 3 l3^2 - l2 l4 (raw form of Def. 4.1).
+    """
+
+    z_star: float
+    l2: float
+    l3: float
+    l4: float
+    alpha: float
+
+
+def minimum_derivatives(l: ScalarLoss) -> MinimumDerivatives:
+    """Second to fourth derivative of ``l`` at ``l.z_star`` (nested ``jax.grad``) and alpha.
+
+    Args:
+      l: a scalar loss with a minimum ``z_star`` (l''(z*) > 0).
+
+    Returns:
+      :class:`MinimumDerivatives` with Python floats.
+
+    Raises:
+      ValueError: if l''(z*) is not positive (z* is not a strict minimum).
+
+    References:
+      Gan (2026), Def. 4.1.
+    """
+    l = _loss(l)
+    d = np.asarray(derivatives(l, l.z_star, 4), dtype=float)
+    if not d[2] > 0:
+        raise ValueError(f"l''(z_star) must be in (0, inf) for loss {l.name!r}, got {d[2]!r}")
+    return MinimumDerivatives(float(l.z_star), float(d[2]), float(d[3]), float(d[4]), float(3 * d[3] ** 2 - d[2] * d[4]))
+
+
+def threshold_step(l: ScalarLoss) -> float:
+    """The edge-of-stability threshold lambda_c = 2 / l''(z*) of the map z -> z - lambda l'(z).
+
+    Args:
+      l: scalar loss.
+
+    Returns:
+      2 / l2.
+
+    References:
+      Gan (2026), Section 4 (flip bifurcation at eta = 2 / l2).
+    """
+    return 2.0 / minimum_derivatives(l).l2
+
+
+def eta_from_mu(l: ScalarLoss, mu):
+    """Step size with normalised excess ``mu``: eta = (2 + mu) / l2.
+
+    Args:
+      l: scalar loss.
+      mu: normalised excess over the threshold, real number(s) in (-2, inf).
+
+    Returns:
+      eta (float or array, like ``mu``).
+    """
+    mu_arr = np.asarray(mu, dtype=float)
+    if mu_arr.size == 0 or not np.all(np.isfinite(mu_arr)) or not np.all(mu_arr > -2):
+        raise ValueError(f"mu must be real number(s) in (-2, inf), got {mu!r}")
+    out = (2.0 + mu_arr) / minimum_derivatives(l).l2
+    return float(out) if out.ndim == 0 else out
+
+
+def mu_from_eta(l: ScalarLoss, eta):
+    """Normalised excess mu = eta l2 - 2 of a step (or of lambda = eta s for the product model).
+
+    Args:
+      l: scalar loss.
+      eta: step size(s), real number(s) in (0, inf).
+
+    Returns:
+      mu (float or array, like ``eta``).
+    """
+    out = _etas("eta", eta, 0.0) * minimum_derivatives(l).l2 - 2.0
+    return float(out) if out.ndim == 0 else out
+
+
+# --------------------------------------------------------------------------- Lemma 3.1
+
+
+def product_objective(l: ScalarLoss) -> Callable[[Array], Array]:
+    """The objective f(w) = l(w[0] w[1]) of Eq. 1 as a function of a 2-vector, for autodiff.
+
+    Args:
+      l: scalar loss.
+
+    Returns:
+      f: R^2 -> R.
+
+    References:
+      Gan (2026), Eq. 1.
+    """
+    fn = _loss(l).fn
+    return lambda w: fn(w[0] * w[1])
+
+
+def _l_derivs(fn, z):
+    lp = jax.grad(fn)
+    return lp(z), jax.grad(lp)(z)
+
+
+def hessian_formula(l: ScalarLoss, x: Array, y: Array) -> Array:
+    """Closed-form Hessian of f(x, y) = l(xy) at any point.
+
+    [[y^2 l'', l' + xy l''], [l' + xy l'', x^2 l'']] with l', l'' evaluated at z = xy.
+
+    Args:
+      l: scalar loss.
+      x, y: scalar coordinates (traceable).
+
+    Returns:
+      Array of shape (2, 2).
+
+    References:
+      Gan (2026), Lemma 3.1.
+    """
+    x, y = jnp.asarray(x), jnp.asarray(y)
+    g1, g2 = _l_derivs(_loss(l).fn, x * y)
+    off = g1 + x * y * g2
+    return jnp.stack([jnp.stack([y * y * g2, off]), jnp.stack([off, x * x * g2])])
+
+
+def hessian_trace_formula(l: ScalarLoss, x: Array, y: Array) -> Array:
+    """tr Hessian of l(xy) = (x^2 + y^2) l''(xy), at every point.
+
+    Args:
+      l: scalar loss.
+      x, y: coordinates (scalars or broadcastable arrays).
+
+    Returns:
+      The trace, shaped like ``x * y``.
+
+    References:
+      Gan (2026), Lemma 3.1.
+    """
+    x, y = jnp.asarray(x), jnp.asarray(y)
+    l2 = jax.grad(jax.grad(_loss(l).fn))
+    z = x * y
+    return (x * x + y * y) * jnp.vectorize(l2)(z)
+
+
+def minimum_hessian_formula(l: ScalarLoss, x: Array, y: Array) -> Array:
+    """Rank-one Hessian l''(xy) (y, x)^T (y, x), exact where l'(xy) = 0.
+
+    Args:
+      l: scalar loss.
+      x, y: scalar coordinates of a point with l'(xy) = 0 (not checked: the formula is
+        the Lemma's claim and is what the notebooks test).
+
+    Returns:
+      Array of shape (2, 2).
+
+    References:
+      Gan (2026), Lemma 3.1.
+    """
+    x, y = jnp.asarray(x), jnp.asarray(y)
+    g2 = jax.grad(jax.grad(_loss(l).fn))(x * y)
+    v = jnp.stack([y, x])
+    return g2 * jnp.outer(v, v)
+
+
+def minimum_sharpness_formula(l: ScalarLoss, x: Array, y: Array) -> Array:
+    """Sharpness S = (x^2 + y^2) l''(xy) at a point of the minimum manifold xy = z*.
+
+    Args:
+      l: scalar loss.
+      x, y: coordinates (scalars or broadcastable arrays) with l'(xy) = 0.
+
+    Returns:
+      S, shaped like ``x * y``. It is unbounded along xy = z* (x -> inf).
+
+    References:
+      Gan (2026), Lemma 3.1.
+    """
+    return hessian_trace_formula(l, x, y)
+
+
+# --------------------------------------------------------------------------- exact updates (App. A)
+
+
+def exact_update(l: ScalarLoss, eta, z: Array, s: Array) -> tuple[Array, Array]:
+    """One GD step on l(xy) written in (z, s): exact, no expansion.
+
+    z' = z - eta s l'(z) + eta^2 z l'(z)^2,   s' = s - 4 eta z l'(z) + eta^2 s l'(z)^2.
+
+    Args:
+      l: scalar loss.
+      eta: learning rate (traceable scalar).
+      z: product xy (scalar or array).
+      s: x^2 + y^2 (same shape).
+
+    Returns:
+      (z_next, s_next).
+
+    References:
+      Gan (2026), Proposition A.1 (Eqs. 15-16 in one-step form).
+    """
+    g = jnp.vectorize(jax.grad(_loss(l).fn))(jnp.asarray(z))
+    return z - eta * s * g + eta**2 * z * g * g, s - 4 * eta * z * g + eta**2 * s * g * g
+
+
+def contraction_factor(l: ScalarLoss, eta, z: Array) -> Array:
+    """1 - eta^2 l'(z)^2: the factor by which one step multiplies the imbalance d = x^2 - y^2.
+
+    Args:
+      l: scalar loss.
+      eta: learning rate.
+      z: product xy (scalar or array).
+
+    Returns:
+      The factor, shaped like ``z``. Squared, it also multiplies s^2 - 4 z^2 (Lemma A.4).
+
+    References:
+      Gan (2026), Lemmas A.3 and A.4.
+    """
+    g = jnp.vectorize(jax.grad(_loss(l).fn))(jnp.asarray(z))
+    return 1 - (eta * g) ** 2
+
+
+def imbalance_update(l: ScalarLoss, eta, z: Array, d: Array) -> Array:
+    """d_{t+1} = (1 - eta^2 l'(z_t)^2) d_t for the imbalance d = x^2 - y^2.
+
+    Args:
+      l: scalar loss.
+      eta: learning rate.
+      z: product xy.
+      d: imbalance x^2 - y^2.
+
+    Returns:
+      The next imbalance.
+
+    References:
+      Gan (2026), Lemma A.3.
+    """
+    return contraction_factor(l, eta, z) * d
+
+
+def first_order_update(l: ScalarLoss, z: Array, lam: Array) -> Array:
+    """z - lambda l'(z): Eq. 9, the z-dynamics as GD on l with the adaptive step lambda = eta s.
+
+    The exact update (Prop. A.1) adds eta^2 z l'(z)^2.
+
+    Args:
+      l: scalar loss.
+      z: product xy.
+      lam: effective step eta (x^2 + y^2).
+
+    Returns:
+      The first-order prediction of z_{t+1}.
+
+    References:
+      Gan (2026), Eq. 9.
+    """
+    g = jnp.vectorize(jax.grad(_loss(l).fn))(jnp.asarray(z))
+    return z - lam * g
+
+
+# --------------------------------------------------------------------------- two-step map (Sec. 4.1)
+
+
+def two_step_coeffs(l: ScalarLoss, eta: float) -> np.ndarray:
+    """Coefficients (c1, c2, c3) of z_t - z_{t+2} = c1 u + c2 u^2 + c3 u^3 + O(u^4), u = z_t - z*.
+
+    For 1-D GD z -> z - eta l'(z) with kappa = eta l2:
+    c1 = -kappa (kappa - 2), c2 = eta l3 (kappa - 1)(kappa - 2) / 2,
+    c3 = eta (kappa - 1) [3 eta l3^2 - l4 ((kappa - 1)^2 + 1)] / 6.
+    At kappa = 2: c1 = c2 = 0 and c3 = 2 alpha / (3 l2^2).
+
+    Args:
+      l: scalar loss.
+      eta: learning rate, in (0, inf).
+
+    Returns:
+      numpy array of shape (3,).
+
+    References:
+      Gan (2026), Eq. 6; Chen & Bruna (2023), two-step expansion.
+    """
+    eta = _real("eta", eta, 0.0)
+    m = minimum_derivatives(l)
+    k = eta * m.l2
+    c1 = -k * (k - 2)
+    c2 = eta * m.l3 * (k - 1) * (k - 2) / 2
+    c3 = eta * (k - 1) * (3 * eta * m.l3**2 - m.l4 * ((k - 1) ** 2 + 1)) / 6
+    return np.array([c1, c2, c3])
+
+
+def lemma_a2_h(l: ScalarLoss, eta):
+    """h(eta) = 3 eta l3^2 - l4 ((eta l2 - 1)^2 + 1), the bracket of the cubic two-step coefficient.
+
+    h(2 / l2) = 2 alpha / l2, so alpha > 0 makes h positive just above the threshold.
+
+    Args:
+      l: scalar loss.
+      eta: learning rate(s), in (0, inf).
+
+    Returns:
+      h (float or array, like ``eta``).
+
+    References:
+      Gan (2026), Lemma A.2.
+    """
+    e = _etas("eta", eta, 0.0)
+    m = minimum_derivatives(l)
+    out = 3 * e * m.l3**2 - m.l4 * ((e * m.l2 - 1) ** 2 + 1)
+    return float(out) if out.ndim == 0 else out
+
+
+# --------------------------------------------------------------------------- Theorem 4.2: 2-cycle
+
+
+class CyclePrediction(NamedTuple):
+    """Leading-order shape of the 2-cycle: p_+- = z* + offset +- half_amplitude.
+
+    Attributes:
+      half_amplitude: a = sqrt(3 l2^2 mu / alpha), relative error O(sqrt(mu)).
+      offset: m = -l3 a^2 / (2 l2).
+    """
+
+    half_amplitude: float | np.ndarray
+    offset: float | np.ndarray
+
+
+def _require_stable(m: MinimumDerivatives, what: str) -> None:
+    if not m.alpha > 0:
+        raise ValueError(
+            f"{what} needs a product-stable minimum: alpha = 3 l3^2 - l2 l4 must be in (0, inf), got {m.alpha:.6g}"
+        )
+
+
+def cycle_amplitude_prediction(l: ScalarLoss, eta) -> CyclePrediction:
+    """Asymptotic half-amplitude and centre offset of the period-2 cycle just above 2 / l2.
+
+    Args:
+      l: product-stable scalar loss (alpha > 0).
+      eta: learning rate(s), in (2 / l2, inf); mu = eta l2 - 2.
+
+    Returns:
+      :class:`CyclePrediction` (a, m), floats or arrays like ``eta``.
+
+    References:
+      Gan (2026), Theorem 4.2 (shape derived in the companion sheet from the cubic
+      normal form u -> u - 2 C u^3 with C = alpha / (3 l2^2)).
+    """
+    m = minimum_derivatives(l)
+    _require_stable(m, "cycle_amplitude_prediction")
+    e = _etas("eta", eta, 2.0 / m.l2)
+    mu = e * m.l2 - 2
+    a = np.sqrt(3 * m.l2**2 * mu / m.alpha)
+    off = -m.l3 * a**2 / (2 * m.l2)
+    if a.ndim == 0:
+        return CyclePrediction(float(a), float(off))
+    return CyclePrediction(a, off)
+
+
+def _first_crossing_bisect(g: Callable[[Array], Array], t: Array, sign0: Array, iters: int) -> tuple[Array, Array]:
+    """Root of g on the first grid cell of ``t`` where sign(g) leaves ``sign0``; bisection.
+
+    Returns (t_root, found). t[0] must satisfy sign(g(t[0])) == sign0 (or g(t[0]) == 0 by design).
+    """
+    vals = jax.vmap(g)(t[1:])
+    flip = jnp.sign(vals) == -sign0
+    found = jnp.any(flip)
+    k = jnp.argmax(flip) + 1
+    lo, hi = t[k - 1], t[k]
+
+    def body(_, bracket):
+        lo, hi = bracket
+        mid = 0.5 * (lo + hi)
+        same = jnp.sign(g(mid)) == sign0
+        return jnp.where(same, mid, lo), jnp.where(same, hi, mid)
+
+    lo, hi = lax.fori_loop(0, iters, body, (lo, hi))
+    return 0.5 * (lo + hi), found
+
+
+@functools.partial(jax.jit, static_argnames=("fn", "grid_size", "bisect_iters"))
+def _cycle_kernel(fn, z_star, eta, a_guess, max_ratio, grid_size, bisect_iters):
+    lp = jax.grad(fn)
+
+    def phi(t):  # l'(p) + l'(p - eta l'(p)) along p = z* + a_guess t
+        p = z_star + a_guess * t
+        return lp(p) + lp(p - eta * lp(p))
+
+    dtype = a_guess.dtype
+    t = jnp.linspace(jnp.zeros((), dtype), max_ratio, grid_size + 1)
+    # Above the threshold phi < 0 between z* and p_+ (the linear term -mu l2 u dominates).
+    root, found = _first_crossing_bisect(phi, t, -jnp.ones((), dtype), bisect_iters)
+    p_plus = z_star + a_guess * root
+    p_minus = p_plus - eta * lp(p_plus)
+    nan = jnp.full((), jnp.nan, dtype)
+    return jnp.where(found, p_minus, nan), jnp.where(found, p_plus, nan)
+
+
+def bifurcation_cycle(
+    l: ScalarLoss, eta, *, max_ratio: float = 4.0, grid_size: int = 64, bisect_iters: int = 80
+) -> tuple[Array, Array]:
+    """The period-2 cycle {p_-, p_+} of z -> z - eta l'(z) born at eta = 2 / l2.
+
+    Solves the cycle conditions p_+ - p_- = eta l'(p_+), l'(p_+) + l'(p_-) = 0 by
+    eliminating p_- = p_+ - eta l'(p_+) and bracketing the first root of
+    l'(p) + l'(p - eta l'(p)) on p = z* + a t, t in (0, max_ratio], where a is the
+    asymptotic half-amplitude; bisection to machine precision. Vectorised over ``eta``.
+
+    Args:
+      l: product-stable scalar loss (alpha > 0).
+      eta: learning rate(s), in (2 / l2, inf).
+      max_ratio: search p_+ up to z* + max_ratio * a, in (0, inf).
+      grid_size: sign-scan cells before bisection, integer in [2, 100000].
+      bisect_iters: bisection steps, integer in [1, 200].
+
+    Returns:
+      (p_minus, p_plus), arrays shaped like ``eta``; NaN where no cycle was bracketed
+      (eta too far above the threshold for the branch to exist in the search window).
+
+    Raises:
+      ValueError: if alpha <= 0 or eta is not above 2 / l2.
+
+    References:
+      Gan (2026), Theorem 4.2 and Lemma 5.1.
+    """
+    m = minimum_derivatives(l)
+    _require_stable(m, "bifurcation_cycle")
+    e = _etas("eta", eta, 2.0 / m.l2)
+    max_ratio = _real("max_ratio", max_ratio, 0.0)
+    grid_size = _int("grid_size", grid_size, 2, 100000)
+    bisect_iters = _int("bisect_iters", bisect_iters, 1, 200)
+    a = np.atleast_1d(cycle_amplitude_prediction(l, e).half_amplitude)
+    dt = _float_dtype()
+    kern = jax.vmap(
+        lambda et, ag: _cycle_kernel(l.fn, jnp.asarray(m.z_star, dt), et, ag, jnp.asarray(max_ratio, dt), grid_size, bisect_iters)
+    )
+    pm, pp = kern(jnp.asarray(np.atleast_1d(e), dt), jnp.asarray(a, dt))
+    return pm.reshape(e.shape), pp.reshape(e.shape)
+
+
+def cycle_residuals(l: ScalarLoss, eta, p_minus: Array, p_plus: Array) -> tuple[Array, Array]:
+    """Residuals of the 2-cycle conditions: (p_+ - p_- - eta l'(p_+), l'(p_+) + l'(p_-)).
+
+    Args:
+      l: scalar loss.
+      eta: learning rate (scalar or array broadcastable with the points).
+      p_minus, p_plus: candidate cycle points.
+
+    Returns:
+      Both residuals; zero on an exact cycle.
+
+    References:
+      Gan (2026), Theorem 4.2.
+    """
+    lp = jnp.vectorize(jax.grad(_loss(l).fn))
+    p_minus, p_plus = jnp.asarray(p_minus), jnp.asarray(p_plus)
+    eta = jnp.asarray(eta, p_plus.dtype)
+    return p_plus - p_minus - eta * lp(p_plus), lp(p_plus) + lp(p_minus)
+
+
+# --------------------------------------------------------------------------- Lemma B.1: lambda(z)
+
+
+@functools.partial(jax.jit, static_argnames=("fn", "grid_size", "bisect_iters"))
+def _inverse_kernel(fn, z_star, lam_c, z, max_ratio, grid_size, bisect_iters):
+    lp = jax.grad(fn)
+    dtype = z.dtype
+    u = z - z_star
+    side = jnp.where(u >= 0, jnp.ones((), dtype), -jnp.ones((), dtype))
+    gz = lp(z)
+
+    def g(t):  # l'(z) + l'(w) at the candidate partner w = z* - side |u| t
+        return gz + lp(z_star - side * jnp.abs(u) * t)
+
+    t = jnp.linspace(jnp.zeros((), dtype), max_ratio, grid_size + 1)
+    root, found = _first_crossing_bisect(g, t, jnp.sign(gz), bisect_iters)
+    w = z_star - side * jnp.abs(u) * root
+    lam = (z - w) / gz
+    lam = jnp.where(found & (gz != 0), lam, jnp.full((), jnp.nan, dtype))
+    return jnp.where(u == 0, lam_c, lam)
+
+
+def inverse_bifurcation(
+    l: ScalarLoss, z, *, max_ratio: float = 4.0, grid_size: int = 64, bisect_iters: int = 80
+) -> Array:
+    """lambda(z): the step at which z is a point of the 2-cycle of z -> z - lambda l'(z).
+
+    The non-trivial root of l'(z) + l'(z - lambda l'(z)) = 0: the partner point
+    w = z - lambda l'(z) is the first root of l'(z) + l'(w) met when w moves from z*
+    away to the other side, searched up to distance max_ratio |z - z*|, then
+    lambda = (z - w) / l'(z). lambda(z*) := 2 / l2. In phase-space coordinates
+    (z, lambda = eta s) this curve is the bifurcation diagram of the product model; it
+    does not depend on eta.
+
+    Args:
+      l: scalar loss.
+      z: point(s), any shape.
+      max_ratio: partner search range relative to |z - z*|, in (0, inf).
+      grid_size: sign-scan cells before bisection, integer in [2, 100000].
+      bisect_iters: bisection steps, integer in [1, 200].
+
+    Returns:
+      lambda(z), shaped like ``z``; NaN where z has no partner (e.g. beyond an
+      inflection point of l).
+
+    References:
+      Gan (2026), Lemma B.1 (lambda'(z*) = 0, lambda''(z*) = 2 alpha / (3 l2^3)).
+    """
+    m = minimum_derivatives(l)
+    max_ratio = _real("max_ratio", max_ratio, 0.0)
+    grid_size = _int("grid_size", grid_size, 2, 100000)
+    bisect_iters = _int("bisect_iters", bisect_iters, 1, 200)
+    z = jnp.asarray(z)
+    if not jnp.issubdtype(z.dtype, jnp.floating):
+        z = z.astype(_float_dtype())
+    dt = z.dtype
+    kern = jax.vmap(
+        lambda zz: _inverse_kernel(
+            l.fn, jnp.asarray(m.z_star, dt), jnp.asarray(2.0 / m.l2, dt), zz, jnp.asarray(max_ratio, dt), grid_size, bisect_iters
+        )
+    )
+    return kern(z.ravel()).reshape(z.shape)
+
+
+def inverse_bifurcation_curvature(l: ScalarLoss) -> float:
+    """lambda''(z*) = 2 alpha / (3 l2^3), the curvature of the bifurcation diagram at its tip.
+
+    Args:
+      l: scalar loss.
+
+    Returns:
+      The second derivative of lambda(z) at z*.
+
+    References:
+      Gan (2026), Lemma B.1.
+    """
+    m = minimum_derivatives(l)
+    return 2 * m.alpha / (3 * m.l2**3)
+
+
+# --------------------------------------------------------------------------- GD on l(xy)
+
+
+class ProductTrajectory(NamedTuple):
+    """Recorded GD iterates on f(x, y) = l(xy).
+
+    Attributes:
+      x, y: parameters, shape (num_steps // record_every + 1,).
+      z: product xy.
+      s: sharpness multiplier x^2 + y^2 (eta s is the effective step lambda).
+      diverged_at: first step whose iterate was non-finite or left the ball
+        x^2 + y^2 <= max_norm^2, -1 if never; the state is frozen from then on.
+    """
+
+    x: Array
+    y: Array
+    z: Array
+    s: Array
+    diverged_at: Array
+
+    def report(self) -> str:
+        """``"diverged at step k"`` or ``"ran N steps"``."""
+        k = int(self.diverged_at)
+        return f"diverged at step {k}" if k >= 0 else f"ran {self.x.shape[0] - 1} recorded intervals without diverging"
+
+
+def _guarded_step(lp, eta, max_norm2):
+    def step(state):
+        x, y, div, t = state
+        g = lp(x * y)
+        xn, yn = x - eta * y * g, y - eta * x * g
+        bad = ~(jnp.isfinite(xn) & jnp.isfinite(yn) & (xn * xn + yn * yn <= max_norm2))
+        frozen = div >= 0
+        newly = bad & ~frozen
+        keep = frozen | bad
+        return (
+            jnp.where(keep, x, xn),
+            jnp.where(keep, y, yn),
+            jnp.where(newly, t + 1, div),
+            t + 1,
+        )
+
+    return step
+
+
+@functools.partial(jax.jit, static_argnames=("fn", "num_records", "record_every"))
+def _gd_product_kernel(fn, eta, x0, y0, max_norm2, num_records, record_every):
+    step = _guarded_step(jax.grad(fn), eta, max_norm2)
+
+    def outer(state, _):
+        state = lax.fori_loop(0, record_every, lambda _, s: step(s), state, unroll=min(record_every, 8))
+        return state, (state[0], state[1])
+
+    init = (x0, y0, jnp.asarray(-1, jnp.int32), jnp.asarray(0, jnp.int32))
+    final, (xs, ys) = lax.scan(outer, init, None, length=num_records, unroll=4 if record_every == 1 else 1)
+    xs = jnp.concatenate([x0[None], xs])
+    ys = jnp.concatenate([y0[None], ys])
+    return xs, ys, final[2]
+
+
+def gd_product(
+    l: ScalarLoss, eta: float, x0, y0, num_steps: int, *, record_every: int = 1, max_norm: float = 1e8
+) -> ProductTrajectory:
+    """GD on f(x, y) = l(xy) (Eqs. 2-3), recorded in phase-space variables.
+
+    x' = x - eta y l'(xy), y' = y - eta x l'(xy); jit + ``lax.scan``. Float64 needs
+    x64 enabled by the caller.
+
+    Args:
+      l: scalar loss.
+      eta: learning rate, in (0, inf).
+      x0, y0: initial point (see :func:`eos_init`).
+      num_steps: GD steps, integer in [1, 10^8], a multiple of ``record_every``.
+      record_every: record one iterate in this many, integer in [1, num_steps].
+      max_norm: divergence radius on sqrt(x^2 + y^2), in (0, inf).
+
+    Returns:
+      :class:`ProductTrajectory` with ``num_steps // record_every + 1`` records.
+
+    References:
+      Gan (2026), Eqs. 1-3.
+    """
+    l = _loss(l)
+    eta = _real("eta", eta, 0.0)
+    num_steps = _int("num_steps", num_steps, 1, 10**8)
+    record_every = _int("record_every", record_every, 1, num_steps)
+    if num_steps % record_every:
+        raise ValueError(f"num_steps must be a multiple of record_every={record_every}, got {num_steps}")
+    max_norm = _real("max_norm", max_norm, 0.0)
+    dt = _float_dtype()
+    xs, ys, div = _gd_product_kernel(
+        l.fn, jnp.asarray(eta, dt), jnp.asarray(x0, dt), jnp.asarray(y0, dt),
+        jnp.asarray(max_norm**2, dt), num_steps // record_every, record_every,
+    )
+    return ProductTrajectory(xs, ys, xs * ys, xs * xs + ys * ys, div)
+
+
+@functools.partial(jax.jit, static_argnames=("fn", "chunk"))
+def _gd_until_kernel(fn, eta, x0, y0, max_steps, grad_tol, chunk):
+    lp = jax.grad(fn)
+
+    def one(_, xy):
+        x, y = xy
+        g = lp(x * y)
+        return x - eta * y * g, y - eta * x * g
+
+    def cond(state):
+        x, y, t = state
+        g = lp(x * y)
+        return (t < max_steps) & ~(jnp.abs(g) < grad_tol) & jnp.isfinite(g)
+
+    def body(state):
+        x, y, t = state
+        x, y = lax.fori_loop(0, chunk, one, (x, y), unroll=8)
+        return x, y, t + chunk
+
+    return lax.while_loop(cond, body, (x0, y0, jnp.asarray(0, jnp.int32)))
+
+
+def gd_product_until(
+    l: ScalarLoss, eta: float, x0, y0, *, max_steps: int = 3_000_000, grad_tol: float = 1e-13, chunk: int = 1000
+) -> tuple[Array, Array, int]:
+    """Continue GD on l(xy) without recording until |l'(xy)| < grad_tol or max_steps.
+
+    Convergence is tested every ``chunk`` steps, so the run may go up to chunk - 1
+    steps past the first iterate that meets the tolerance (which only tightens it).
+
+    Args:
+      l: scalar loss.
+      eta: learning rate, in (0, inf).
+      x0, y0: starting point.
+      max_steps: step budget, integer in [1, 10^9].
+      grad_tol: stop once |l'(x y)| < grad_tol, in (0, inf).
+      chunk: steps between convergence tests, integer in [1, 100000].
+
+    Returns:
+      (x, y, steps_taken).
+
+    References:
+      Gan (2026), Theorem 4.3 (convergence to the minimum manifold).
+    """
+    l = _loss(l)
+    eta = _real("eta", eta, 0.0)
+    max_steps = _int("max_steps", max_steps, 1, 10**9)
+    grad_tol = _real("grad_tol", grad_tol, 0.0)
+    chunk = _int("chunk", chunk, 1, 100000)
+    dt = _float_dtype()
+    x, y, t = _gd_until_kernel(
+        l.fn, jnp.asarray(eta, dt), jnp.asarray(x0, dt), jnp.asarray(y0, dt), jnp.asarray(max_steps, jnp.int32),
+        jnp.asarray(grad_tol, dt), chunk,
+    )
+    return x, y, int(t)
+
+
+@functools.partial(jax.jit, static_argnames=("fn", "num_steps"))
+def _scalar_kernel(fn, eta, z0, z_star, radius, num_steps):
+    lp = jax.grad(fn)
+
+    def body(t, state):
+        z, esc = state
+        zn = z - eta * lp(z)
+        bad = ~(jnp.abs(zn - z_star) <= radius)  # also catches NaN / inf
+        newly = bad & (esc < 0)
+        keep = (esc >= 0) | bad
+        return jnp.where(keep, z, zn), jnp.where(newly, t + 1, esc)
+
+    z, esc = lax.fori_loop(0, num_steps, body, (z0, jnp.asarray(-1, jnp.int32)), unroll=8)
+    return z, z - eta * lp(z), esc
+
+
+def gd_scalar_final(
+    l: ScalarLoss, eta, z0, num_steps: int, *, escape_radius: float = 1e6
+) -> tuple[Array, Array, Array]:
+    """Final two iterates of 1-D GD z -> z - eta l'(z) (Eq. 5), vectorised over eta and z0.
+
+    Args:
+      l: scalar loss.
+      eta: learning rate(s), in (0, inf).
+      z0: starting point(s), broadcastable with ``eta``.
+      num_steps: GD steps, integer in [1, 10^9].
+      escape_radius: an iterate with |z - z*| > escape_radius (or non-finite) counts as
+        escaped; the state is frozen there. In (0, inf).
+
+    Returns:
+      (z_T, z_{T+1}, escaped_at): the last iterate, one more step, and the first step at
+      which the iterate escaped (-1 if never), each shaped like ``eta * z0``.
+
+    References:
+      Gan (2026), Eq. 5 and Theorem 4.2.
+    """
+    l = _loss(l)
+    e = _etas("eta", eta, 0.0)
+    num_steps = _int("num_steps", num_steps, 1, 10**9)
+    escape_radius = _real("escape_radius", escape_radius, 0.0)
+    dt = _float_dtype()
+    e, z0 = np.broadcast_arrays(e, np.asarray(z0, dtype=float))
+    kern = jax.vmap(lambda et, zz: _scalar_kernel(l.fn, et, zz, jnp.asarray(l.z_star, dt), jnp.asarray(escape_radius, dt), num_steps))
+    zt, zt1, esc = kern(jnp.asarray(e.ravel(), dt), jnp.asarray(z0.ravel(), dt))
+    return zt.reshape(e.shape), zt1.reshape(e.shape), esc.reshape(e.shape)
+
+
+def eos_init(l: ScalarLoss, eta: float, mu0: float, dz0: float) -> tuple[float, float]:
+    """Edge-of-stability initialisation with eta (x0^2 + y0^2) l2 = 2 + mu0 and x0 y0 = z* + dz0.
+
+    s0 = (2 + mu0) / (eta l2), z0 = z* + dz0,
+    x0 = (sqrt(s0 + 2 z0) + sqrt(s0 - 2 z0)) / 2, y0 = (sqrt(s0 + 2 z0) - sqrt(s0 - 2 z0)) / 2.
+
+    Args:
+      l: scalar loss.
+      eta: learning rate, in (0, inf).
+      mu0: initial normalised excess lambda_0 l2 - 2, in (-2, inf).
+      dz0: initial offset of the product from z*, real; needs s0 > 2 |z0|.
+
+    Returns:
+      (x0, y0) as Python floats.
+
+    Raises:
+      ValueError: on out-of-range input, or if s0 <= 2 |z* + dz0| (no real solution).
+
+    References:
+      Gan (2026), Theorem 4.3 (Eqs. 7-8; exact form uncertain, this is the sheet's realisation).
+    """
+    eta = _real("eta", eta, 0.0)
+    mu0 = _real("mu0", mu0, -2.0)
+    dz0 = _real("dz0", dz0)
+    m = minimum_derivatives(l)
+    s0 = (2 + mu0) / (eta * m.l2)
+    z0 = m.z_star + dz0
+    if not s0 > 2 * abs(z0):
+        raise ValueError(
+            f"dz0 must keep |z* + dz0| < s0 / 2 = {s0 / 2:.6g} (x0, y0 real), got dz0={dz0!r}"
+        )
+    a, b = math.sqrt(s0 + 2 * z0), math.sqrt(s0 - 2 * z0)
+    return 0.5 * (a + b), 0.5 * (a - b)
+
+
+# --------------------------------------------------------------------------- Theorem 5.2
+
+
+def limit_gap_coefficient(l: ScalarLoss) -> float:
+    """G = 3 l2^4 / alpha: the predicted gap 2/eta - S_inf is G eta + o(eta).
+
+    Args:
+      l: product-stable scalar loss.
+
+    Returns:
+      G.
+
+    References:
+      Gan (2026), Theorem 5.2 (value validated numerically in the sheet; printed form unknown).
+    """
+    m = minimum_derivatives(l)
+    _require_stable(m, "limit_gap_coefficient")
+    return 3 * m.l2**4 / m.alpha
+
+
+def predicted_limit_sharpness(l: ScalarLoss, eta) -> float | np.ndarray:
+    """S_inf = 2/eta - 3 eta l2^4 / alpha + o(eta): the sharpness GD on l(xy) converges to.
+
+    Args:
+      l: product-stable scalar loss (alpha > 0).
+      eta: learning rate(s), in (0, inf).
+
+    Returns:
+      The leading-order prediction (float or array like ``eta``).
+
+    References:
+      Gan (2026), Theorem 5.2.
+    """
+    e = _etas("eta", eta, 0.0)
+    out = 2 / e - limit_gap_coefficient(l) * e
+    return float(out) if out.ndim == 0 else out
+
+
+def predicted_limit_lambda(l: ScalarLoss, eta) -> float | np.ndarray:
+    """lambda_inf = eta s_inf = 2 / l2 - 3 eta^2 l2^3 / alpha (Theorem 5.2 in phase-space units).
+
+    Args:
+      l: product-stable scalar loss.
+      eta: learning rate(s), in (0, inf).
+
+    Returns:
+      The predicted limit of eta (x^2 + y^2).
+
+    References:
+      Gan (2026), Theorem 5.2.
+    """
+    m = minimum_derivatives(l)
+    _require_stable(m, "predicted_limit_lambda")
+    e = _etas("eta", eta, 0.0)
+    out = 2 / m.l2 - 3 * e**2 * m.l2**3 / m.alpha
+    return float(out) if out.ndim == 0 else out
+
+
+def phase2_lag(l: ScalarLoss, eta) -> float | np.ndarray:
+    """Predicted lag lambda_t - lambda(z_t) = -3 eta^2 l2^3 / alpha of GD behind the diagram.
+
+    Args:
+      l: product-stable scalar loss.
+      eta: learning rate(s), in (0, inf).
+
+    Returns:
+      The (negative) lag; it equals lambda_inf - 2 / l2.
+
+    References:
+      Gan (2026), Lemmas B.4-B.7 (slow-fast reduction; exact statements not recovered).
+    """
+    m = minimum_derivatives(l)
+    _require_stable(m, "phase2_lag")
+    e = _etas("eta", eta, 0.0)
+    out = -3 * e**2 * m.l2**3 / m.alpha
+    return float(out) if out.ndim == 0 else out
+
+
+# --------------------------------------------------------------------------- Section 6 and Table 1
+
+
+def bce_closed_form(z: Array) -> dict[str, Array]:
+    """Closed forms for soft-label BCE at any z, in p = sigma(z) (independent of the label y).
+
+    l'' = q, l''' = q (1 - 2p), l'''' = q (1 - 6p + 6p^2), alpha = 2 q^2 (1 - 3q),
+    with q = p (1 - p) = exp(log_sigmoid(z) + log_sigmoid(-z)) evaluated in log space
+    so that it stays accurate for large |z|; 1 - 3p + 3p^2 = 1 - 3q >= 1/4.
+
+    Args:
+      z: logit(s), any shape.
+
+    Returns:
+      dict with keys ``p``, ``q``, ``l2``, ``l3``, ``l4``, ``factor`` (= 1 - 3q) and ``alpha``.
+
+    References:
+      Gan (2026), Lemma 6.1 and Table 1.
+    """
+    z = jnp.asarray(z)
+    if not jnp.issubdtype(z.dtype, jnp.floating):
+        z = z.astype(_float_dtype())
+    p = jax.nn.sigmoid(z)
+    q = jnp.exp(jax.nn.log_sigmoid(z) + jax.nn.log_sigmoid(-z))
+    factor = 1 - 3 * q
+    return {
+        "p": p,
+        "q": q,
+        "l2": q,
+        "l3": q * jnp.tanh(-z / 2),  # 1 - 2p without cancellation
+        "l4": q * (1 - 6 * q),  # 1 - 6p + 6p^2 = 1 - 6q
+        "factor": factor,
+        "alpha": 2 * q * q * factor,
+    }
+
+
+def bce_minimum_closed_form(y: float) -> tuple[float, float, float, float]:
+    """(z*, l2, l3, l4) of soft-label BCE at its minimum: (log(y/(1-y)), q, q(1-2y), q(1-6q)), q = y(1-y).
+
+    Args:
+      y: soft label, in (0, 1).
+
+    Returns:
+      The four floats.
+
+    References:
+      Gan (2026), Table 1.
+    """
+    y = _real("y", y, 0.0, 1.0)
+    q = y * (1 - y)
+    return math.log(y / (1 - y)), q, q * (1 - 2 * y), q * (1 - 6 * q)
+
+
+def multilayer_minimum_closed_form(n: int, c: float = 0.25) -> tuple[float, float, float, float]:
+    """(z*, l2, l3, l4) of l_n(z) = c (z^n - 1)^2 at z* = 1: (1, 2cn^2, 6cn^2(n-1), 2cn^2(n-1)(7n-11)).
+
+    Args:
+      n: exponent, integer in [1, inf).
+      c: normalisation, in (0, inf).
+
+    Returns:
+      The four floats.
+
+    References:
+      Gan (2026), Lemma 6.2 and Table 1 (c = 1/4 proposed).
+    """
+    n = _int("n", n, 1)
+    c = _real("c", c, 0.0)
+    return 1.0, 2 * c * n**2, 6 * c * n**2 * (n - 1), 2 * c * n**2 * (n - 1) * (7 * n - 11)
+
+
+def multilayer_alpha_closed_form(n: int, c: float = 0.25) -> float:
+    """alpha(l_n, 1) = 16 c^2 n^4 (n - 1)(5n - 4): zero for n = 1, positive for n >= 2.
+
+    Args:
+      n: exponent, integer in [1, inf).
+      c: normalisation, in (0, inf).
+
+    Returns:
+      The product-stability at z* = 1.
+
+    References:
+      Gan (2026), Lemma 6.2.
+    """
+    n = _int("n", n, 1)
+    c = _real("c", c, 0.0)
+    return 16 * c**2 * n**4 * (n - 1) * (5 * n - 4)
+
+
+def table_1_rows() -> list[tuple[ScalarLoss, tuple[float, float, float, float]]]:
+    """The Table 1 losses with their closed-form (z*, l2, l3, l4).
+
+    Returns:
+      List of (loss, closed form) for BCE y = 0.2, 0.5; l_1, l_2, l_3 (c = 1/4);
+      log cosh; sqrt(1 + z^2). alpha and G follow from the four numbers.
+
+    References:
+      Gan (2026), Table 1.
+    """
+    rows = [(soft_bce(y), bce_minimum_closed_form(y)) for y in (0.2, 0.5)]
+    rows += [(multilayer_squared(n), multilayer_minimum_closed_form(n)) for n in (1, 2, 3)]
+    rows += [(log_cosh(), (0.0, 1.0, 0.0, -2.0)), (sqrt_one_plus_sq(), (0.0, 1.0, 0.0, -3.0))]
+    return rows
+

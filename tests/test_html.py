@@ -1,0 +1,85 @@
+"""The built book loads nothing from outside the build, and shows math and every figure.
+
+Runs after `eoslib build` (``make test`` builds first); skipped only outside CI when no build exists.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+from eoslib import catalog as cat
+
+ROOT = Path(__file__).resolve().parent.parent
+HTML = ROOT / "_build" / "html"
+
+if not (HTML / "index.html").is_file():
+    if os.environ.get("CI"):
+        raise RuntimeError("_build/html is missing: `make test` builds the book before the tests")
+    pytest.skip("book not built (run `make book`)", allow_module_level=True)
+
+from bs4 import BeautifulSoup  # noqa: E402
+
+# _static/*.html are theme templates, not pages.
+PAGES = sorted(p for p in HTML.rglob("*.html") if "_static" not in p.relative_to(HTML).parts)
+# Tags/attributes a browser fetches on page load (links in <a href> are navigation, not loads).
+LOADS = [("script", "src"), ("link", "href"), ("img", "src"), ("iframe", "src"), ("source", "src"),
+         ("video", "src"), ("audio", "src"), ("embed", "src"), ("object", "data")]
+CSS_URL = re.compile(r"url\(\s*['\"]?((?:https?:)?//[^'\")]+)")
+
+
+def _external(url: str) -> bool:
+    parsed = urlparse(url)
+    return bool(parsed.scheme in ("http", "https") or url.startswith("//"))
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.relative_to(HTML).as_posix())
+def test_page_loads_nothing_external(page: Path):
+    soup = BeautifulSoup(page.read_text(), "html.parser")
+    bad = []
+    for tag, attr in LOADS:
+        for el in soup.find_all(tag):
+            url = el.get(attr)
+            if tag == "link" and set(el.get("rel") or []) & {"canonical", "alternate"}:
+                continue
+            if url and _external(url):
+                bad.append(f"<{tag} {attr}={url}>")
+            elif url and not url.startswith("data:") and not url.startswith("#"):
+                target = (page.parent / urlparse(url).path).resolve()
+                if not target.exists():
+                    bad.append(f"<{tag} {attr}={url}> (missing in build)")
+    for style in soup.find_all("style"):
+        bad += [f"css url {u}" for u in CSS_URL.findall(style.get_text())]
+    assert not bad, bad
+
+
+def test_css_loads_nothing_external():
+    bad = []
+    for css in HTML.rglob("*.css"):
+        bad += [f"{css.relative_to(HTML)}: {u}" for u in CSS_URL.findall(css.read_text(errors="ignore"))]
+    assert not bad, bad
+
+
+def test_mathjax_is_served_locally():
+    page = (HTML / "book" / "intro.html").read_text()
+    assert "../mathjax/tex-chtml.js" in page
+    assert (HTML / "mathjax" / "tex-chtml.js").is_file()
+
+
+def test_every_done_notebook_is_a_page_and_figures_are_shown():
+    _, entries = cat.load_catalog(cat.Project(ROOT))
+    for e in entries:
+        if e.status != "done":
+            continue
+        page = HTML / "book" / Path(e.notebook).relative_to("notebooks").with_suffix(".html")
+        assert page.is_file(), f"{e.item}: {page.relative_to(HTML)} not built"
+        text = page.read_text()
+        if e.kind == "figure":
+            soup = BeautifulSoup(text, "html.parser")
+            imgs = [i for i in soup.find_all("img") if "_images/" in (i.get("src") or "")]
+            assert imgs, f"{e.item}: no figure on {page.name}"
+        assert "VERDICT" in text, f"{e.item}: no verdict on {page.name}"
