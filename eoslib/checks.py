@@ -71,7 +71,13 @@ def fmt(x: object) -> str:
         if v == 0.0:
             return "0"  # avoid "-0" flapping between runs
         return f"{v:.6g}"
-    return "[" + ", ".join(fmt(v) for v in arr.ravel()) + "]"
+    flat = arr.ravel()
+    if flat.size > 8:  # a check line must stay one readable line
+        finite = flat[np.isfinite(flat.astype(float))] if flat.dtype.kind in "fiu" else flat
+        if finite.size == 0:
+            return f"[{flat.size} values, none finite]"
+        return f"[{flat.size} values in {fmt(finite.min())}..{fmt(finite.max())}]"
+    return "[" + ", ".join(fmt(v) for v in flat) + "]"
 
 
 def _finish(name: str, passed: bool, body: str) -> CheckResult:

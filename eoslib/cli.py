@@ -48,26 +48,32 @@ def cmd_run(args: argparse.Namespace) -> int:
         params = nbk.validate_parameters(source, overrides)
     except (FileNotFoundError, ValueError) as err:
         return _err(str(err))
-    default_out = nbk.output_path(source.path, project.notebooks, project.book)
+    try:
+        default_out: Path | None = nbk.output_path(source.path, project.notebooks, project.book)
+    except ValueError:  # a source outside notebooks/ (e.g. a scratch copy) has no book page
+        default_out = None
     if args.output:
         out = Path(args.output)
     elif params:
         # A run with non-default parameters must not silently replace the book's page.
         tag = "-".join(f"{k}={v}" for k, v in params.items()).replace("/", "_").replace(" ", "")
         out = project.root / "_runs" / source.paper / f"{source.slug}-{tag}.ipynb"
-    else:
+    elif default_out is not None:
         out = default_out
+    else:
+        return _err(f"{source.path} is not under {project.notebooks}: give -o OUT")
     if out.suffix != ".ipynb":
         return _err(f"output {out} must end in .ipynb")
     if not args.quiet:
         print(f"running {source.path} -> {out}" + (f" with {params}" if params else ""), flush=True)
     try:
-        runtime = nbk.execute(source, out, params, extra_metadata={"source": _rel(project, source.path)})
+        shown = _rel(project, source.path) if default_out is not None else source.path.as_posix()
+        runtime = nbk.execute(source, out, params, extra_metadata={"source": shown})
     except Exception as err:  # papermill raises its own error types; all mean "the run failed"
         msg = str(err).strip().splitlines()
         tail = "\n".join(msg[-15:])
         return _err(f"{source.path} failed; {out} was left untouched.\n{tail}")
-    if out.resolve() == default_out.resolve():
+    if default_out is not None and out.resolve() == default_out.resolve():
         manifest = cat.load_manifest(project)
         manifest[_rel(project, source.path)] = _record(project, source.path, out, runtime, "pass")
         cat.save_manifest(project, manifest)

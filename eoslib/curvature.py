@@ -56,7 +56,9 @@ class EigResult(NamedTuple):
       num_iterations: number of matrix-vector products (HVPs) used, int scalar.
       converged: bool scalar, True when every one of the ``k`` pairs met the
         residual tolerance.
-      residuals: ``(k,)`` residual norms ``||A v - theta v||``.
+      residuals: ``(k,)`` residual norms ``||A v - theta v||`` (for `lanczos` the
+        Ritz estimates ``beta_j |e_j^T y|``, equal to the true norms up to
+        ``O(eps ||A||)`` thanks to full reorthogonalisation).
     """
 
     eigenvalues: Array
@@ -204,55 +206,81 @@ def hvp(f: ScalarFn, x: Array, v: Array) -> Array:
 # --------------------------------------------------------------------------- #
 
 
-def _buckets(m: int) -> tuple[int, ...]:
-    # The tridiagonal eigenproblem is solved every iteration, but lax needs
-    # static shapes. Solving at the full size m costs O(m^3) per step (3 ms at
-    # m=200); solving at the smallest power-of-two bucket >= the current size
-    # keeps this at O(j^3) while the matvec is traced only once.
-    sizes = []
-    b = 32
-    while b < m:
-        sizes.append(b)
-        b *= 2
-    sizes.append(m)
-    return tuple(sizes)
+def _ritz_numpy(
+    alphas: np.ndarray, betas: np.ndarray, r: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k eigenpairs of the leading r x r tridiagonal block, on the host."""
+    import scipy.linalg
+
+    m = alphas.shape[0]
+    r = int(r)
+    d = np.asarray(alphas[:r], np.float64)
+    e = np.asarray(betas[: r - 1], np.float64)
+    kk = min(k, r)
+    if r == 1:
+        w, y = d, np.ones((1, 1))
+    else:
+        try:
+            # MRRR computes only the selected (top kk) pairs: O(r kk) work.
+            w, y = scipy.linalg.eigh_tridiagonal(
+                d, e, select="i", select_range=(r - kk, r - 1), lapack_driver="stemr"
+            )
+        except (np.linalg.LinAlgError, ValueError):
+            # MRRR can (rarely) fail to converge; the dense solver cannot.
+            w, y = np.linalg.eigh(np.diag(d) + np.diag(e, 1) + np.diag(e, -1))
+            w, y = w[r - kk :], y[:, r - kk :]
+    theta = np.full((k,), w[0])  # rows beyond r (r < k) are never used: convergence needs r >= k
+    theta[:kk] = w[::-1]
+    ytop = np.zeros((m, k))
+    ytop[:r, :kk] = y[:, ::-1]
+    return theta.astype(alphas.dtype), ytop.astype(alphas.dtype)
 
 
-def _ritz_fn(b: int, m: int, k: int) -> Callable[[Array, Array, Array], tuple[Array, Array]]:
-    """Top-k Ritz pairs of the leading r x r block of T, solved at static size b."""
+def _ritz_host(alphas: Array, betas: Array, r: Array, k: int) -> tuple[Array, Array]:
+    """Top-k Ritz pairs of T_r, returned as (theta (k,), Y (m, k) zero-padded).
 
-    def ritz(alphas: Array, betas: Array, r: Array) -> tuple[Array, Array]:
-        a = alphas[:b]
-        e = betas[: b - 1]
-        idx = jnp.arange(b, dtype=r.dtype)
-        active = idx < r
-        e = jnp.where(idx[:-1] < r - 1, e, jnp.zeros_like(e))
-        # Inactive rows get a diagonal value below every active eigenvalue
-        # (Gershgorin), so they are decoupled and never among the top k.
-        # The margin is relative so tiny spectra keep full relative accuracy.
-        zero = jnp.zeros((1,), a.dtype)
-        radius = jnp.concatenate([zero, jnp.abs(e)]) + jnp.concatenate([jnp.abs(e), zero])
-        inf = jnp.asarray(jnp.inf, a.dtype)
-        lo = jnp.min(jnp.where(active, a - radius, inf))
-        hi = jnp.max(jnp.where(active, a + radius, -inf))
-        width = jnp.maximum(hi - lo, jnp.maximum(jnp.abs(lo), jnp.abs(hi)))
-        pad = lo - jnp.where(width > 0, width, jnp.ones_like(width))
-        t = jnp.diag(jnp.where(active, a, pad)) + jnp.diag(e, 1) + jnp.diag(e, -1)
-        w, y = jnp.linalg.eigh(t)
-        top = w[::-1][:k]
-        ytop = y[:, ::-1][:, :k]
-        return top, jnp.zeros((m, k), a.dtype).at[:b].set(ytop)
-
-    return ritz
+    The tridiagonal problem is tiny and its size r grows every iteration. Inside
+    XLA it would need a static size (a padded m x m eigh: O(m^3) per step, plus
+    slow compiles); on the host, LAPACK's MRRR solves exactly the r x r problem
+    for the k wanted pairs in O(r k). One host round trip per matvec is cheap
+    next to an HVP.
+    """
+    m = alphas.shape[0]
+    shapes = (
+        jax.ShapeDtypeStruct((k,), alphas.dtype),
+        jax.ShapeDtypeStruct((m, k), alphas.dtype),
+    )
+    return jax.pure_callback(
+        functools.partial(_ritz_numpy, k=k), shapes, alphas, betas, r, vmap_method="sequential"
+    )
 
 
-def _orthogonalize(basis: Array, w: Array) -> Array:
-    # Classical Gram-Schmidt twice ("twice is enough", Giraud et al. 2005) against
-    # the whole stored basis: full reorthogonalisation, so no ghost eigenvalues.
-    # Unfilled rows of `basis` are zero and drop out.
+def _gram_schmidt2(basis: Array, w: Array) -> Array:
+    # Classical Gram-Schmidt twice ("twice is enough", Giraud et al. 2005):
+    # full reorthogonalisation, so no ghost copies of converged eigenvalues.
     for _ in range(2):
         w = w - basis.T @ (basis @ w)
     return w
+
+
+def _orthogonalize(basis: Array, w: Array, r: Array) -> Array:
+    """Orthogonalise w against the first r rows of basis (later rows are zero)."""
+    m = basis.shape[0]
+    # Projecting on all m stored rows would cost 4 m dim flops from the first
+    # iteration on (for m=200, dim=1e6 more than a small net's HVP). Static
+    # prefixes 16, 64, 256, ... >= r cost at most 4x the exact 4 r dim; factor 4
+    # rather than 2 keeps the number of branches (compile time) small.
+    sizes = []
+    b = 16
+    while b < m:
+        sizes.append(b)
+        b *= 4
+    sizes.append(m)
+    if len(sizes) == 1:
+        return _gram_schmidt2(basis, w)
+    branches = [functools.partial(lambda b_, bas, vec: _gram_schmidt2(bas[:b_], vec), b_) for b_ in sizes]
+    i = jnp.searchsorted(jnp.asarray(sizes, r.dtype), r).astype(jnp.int32)
+    return jax.lax.switch(i, branches, basis, w)
 
 
 def _unit(v: Array) -> Array:
@@ -260,8 +288,7 @@ def _unit(v: Array) -> Array:
     return v / jnp.where(n > 0, n, jnp.ones_like(n))
 
 
-def _start_vector(v0: Array | None, dim: int, dtype: Any, key: Array, v0_noise: float) -> Array:
-    noise = jax.random.normal(key, (dim,), dtype)
+def _start_vector(v0: Array | None, dim: int, dtype: Any, noise: Array, v0_noise: Array) -> Array:
     if v0 is None:
         return _unit(noise)
     v0 = jnp.asarray(v0).astype(dtype)
@@ -282,24 +309,25 @@ def _lanczos_impl(
     dim: int,
     k: int,
     v0: Array | None,
-    tol: float,
+    tol: Array | float,
     max_iter: int,
     key: Array,
-    v0_noise: float,
+    v0_noise: Array | float,
     dtype: Any,
 ) -> EigResult:
+    # tol and v0_noise may arrive traced or as numpy scalars; pin their dtype so
+    # strict promotion never sees float64 mixed into a float32 iteration.
+    tol = jnp.asarray(tol, dtype)
+    v0_noise = jnp.asarray(v0_noise, dtype)
     m = min(max_iter, dim)
-    buckets = _buckets(m)
-    ritz_branches = [_ritz_fn(b, m, k) for b in buckets]
-    bucket_sizes = jnp.asarray(buckets, jnp.int32)
     eps = float(jnp.finfo(dtype).eps)
 
-    def ritz(alphas: Array, betas: Array, r: Array) -> tuple[Array, Array]:
-        i = jnp.searchsorted(bucket_sizes, r).astype(jnp.int32)
-        return jax.lax.switch(i, ritz_branches, alphas, betas, r)
-
-    key_start, key_restart = jax.random.split(key)
-    start = _start_vector(v0, dim, dtype, key_start, v0_noise)
+    # One Gaussian draw serves the cold start (row 0) and every breakdown restart
+    # (row 1, rolled by the iteration index): each extra threefry call would add
+    # noticeable compile time, and after orthogonalisation against the basis
+    # any generic vector will do.
+    noise = jax.random.normal(key, (2, dim), dtype)
+    start = _start_vector(v0, dim, dtype, noise[0], v0_noise)
     basis = jnp.zeros((m, dim), dtype).at[0].set(start)
 
     def apply(v: Array) -> Array:
@@ -312,9 +340,9 @@ def _lanczos_impl(
         # Krylov space became invariant (breakdown): continue with a fresh random
         # direction orthogonal to it, so that k larger than the number of
         # eigenvalues reachable from the start vector still works.
+        # Rare path: project on the full stored basis (no bucket switch to compile).
         basis_, _, j = args
-        r = jax.random.normal(jax.random.fold_in(key_restart, j), (dim,), dtype)
-        return _unit(_orthogonalize(basis_, r))
+        return _unit(_gram_schmidt2(basis_, jnp.roll(noise[1], j)))
 
     def proceed(args: tuple[Array, Array, Array]) -> Array:
         _, w, _ = args
@@ -329,7 +357,7 @@ def _lanczos_impl(
         v = basis_[j]
         w = apply(v)
         alpha = jnp.vdot(v, w)
-        w = _orthogonalize(basis_, w)
+        w = _orthogonalize(basis_, w, j + 1)
         beta = jnp.linalg.norm(w)
         beta_prev = jnp.where(j > 0, betas[jnp.maximum(j - 1, 0)], jnp.zeros_like(beta))
         anorm = jnp.maximum(anorm, jnp.abs(alpha) + beta + beta_prev)
@@ -338,7 +366,7 @@ def _lanczos_impl(
         breakdown = beta <= 100.0 * eps * anorm
         alphas = alphas.at[j].set(alpha)
         betas = betas.at[j].set(jnp.where(breakdown, jnp.zeros_like(beta), beta))
-        theta, y = ritz(alphas, betas, j + 1)
+        theta, y = _ritz_host(alphas, betas, j + 1, k)
         # Ritz residual ||A V y - theta V y|| = beta_j |e_j^T y| (Paige); exact in
         # exact arithmetic and accurate to O(eps ||A||) with full reorthogonalisation.
         residuals = beta * jnp.abs(y[j])  # y has m rows, j < m
@@ -372,9 +400,8 @@ def _lanczos_impl(
 # Static matvec: repeated calls with the same matvec object reuse the compiled
 # loop. A matvec closing over traced values (lanczos inside a user's jit/vmap)
 # also works: jit lifts the closed-over tracers.
-_lanczos_jit = jax.jit(
-    _lanczos_impl, static_argnames=("matvec", "dim", "k", "tol", "max_iter", "v0_noise", "dtype")
-)
+# tol and v0_noise are traced, so changing them does not recompile.
+_lanczos_jit = jax.jit(_lanczos_impl, static_argnames=("matvec", "dim", "k", "max_iter", "dtype"))
 
 
 def _default_dtype(v0: Array | None, dtype: Any) -> Any:
@@ -437,11 +464,13 @@ def lanczos(
     Set ``v0_noise=0`` to start the Krylov space exactly at ``v0`` (as ARPACK does).
 
     The loop is a ``jax.lax.while_loop`` inside ``jax.jit`` with ``matvec``
-    static: it can be used inside ``jit``/``vmap`` (not under reverse-mode
-    ``grad``), and repeated calls with the same ``matvec`` object (and the same
-    ``k``, ``tol``, ``max_iter``, ``v0`` shape) reuse the compilation; a fresh
-    lambda per call recompiles. ``tol`` and ``v0_noise`` must be concrete floats.
-    Memory is ``min(max_iter, dim) * dim`` for the basis.
+    static; the small tridiagonal eigenproblem of each step is solved on the
+    host (``jax.pure_callback`` to LAPACK's MRRR, exactly ``j x j``, top ``k``
+    pairs only). It can be used inside ``jit``/``vmap`` (not under reverse-mode
+    ``grad``, nor ``jax.export``). Repeated calls with the same ``matvec`` object
+    and the same ``k``, ``max_iter``, ``dtype`` and ``v0`` shape reuse the
+    compilation (``tol``, ``v0_noise`` and ``key`` are traced); a fresh lambda
+    per call recompiles. Memory is ``min(max_iter, dim) * dim`` for the basis.
 
     Limitations: single-vector Lanczos sees one direction per eigenspace, so an
     exactly repeated eigenvalue is reported once unless rounding or a breakdown
@@ -452,7 +481,9 @@ def lanczos(
       dim: dimension of the space, ``>= 1``.
       k: number of eigenpairs, in ``[1, dim]``.
       v0: optional warm start, shape ``(dim,)`` or ``(dim, p)``.
-      tol: relative residual tolerance, in ``(0, inf)``.
+      tol: relative residual tolerance, in ``(0, inf)``. Below the rounding
+        floor (e.g. the default 1e-8 in float32) the Ritz estimate still
+        converges, but the pairs are then only accurate to ``~eps ||A||``.
       max_iter: maximum number of matvecs, in ``[k, inf)`` (capped at ``dim``).
       key: PRNG key for the random start; default ``jax.random.PRNGKey(0)``.
       v0_noise: relative size of the random component added to ``v0``, in
@@ -475,22 +506,20 @@ def lanczos(
     dtype = _default_dtype(v0, dtype)
     if key is None:
         key = jax.random.PRNGKey(0)
-    return _lanczos_jit(
-        matvec, dim, k, v0, float(tol), max_iter, key, float(v0_noise), jnp.dtype(dtype)
-    )
+    return _lanczos_jit(matvec, dim, k, v0, tol, max_iter, key, v0_noise, jnp.dtype(dtype))
 
 
-@functools.partial(jax.jit, static_argnames=("f", "k", "tol", "max_iter", "v0_noise"))
+@functools.partial(jax.jit, static_argnames=("f", "k", "max_iter"))
 def _top_eigenpairs_jit(
     f: ScalarFn,
     x: Array,
     v0: Array | None,
     key: Array,
+    tol: Array | float,
+    v0_noise: Array | float,
     *,
     k: int,
-    tol: float,
     max_iter: int,
-    v0_noise: float,
 ) -> EigResult:
     return _lanczos_impl(lambda v: hvp(f, x, v), x.shape[0], k, v0, tol, max_iter, key, v0_noise, x.dtype)
 
@@ -536,9 +565,7 @@ def top_eigenpairs(
         key = jax.random.PRNGKey(0)
     if v0 is not None:
         v0 = jnp.asarray(v0).astype(x.dtype)
-    return _top_eigenpairs_jit(
-        f, x, v0, key, k=k, tol=float(tol), max_iter=max_iter, v0_noise=float(v0_noise)
-    )
+    return _top_eigenpairs_jit(f, x, v0, key, tol, v0_noise, k=k, max_iter=max_iter)
 
 
 def lobpcg_top_k(

@@ -56,9 +56,42 @@ class ScalarLoss:
         return self.fn(z)
 
 
-# softplus with an explicit derivative: jax.nn.softplus differentiates through
-# logaddexp (two exps and a log1p per derivative); sigmoid is one exp, stays exact in
-# both tails, and is itself differentiable, so nested jax.grad still works to any order.
+# Derivative chain of the logistic losses, built for speed of GD and accuracy of l'' etc.:
+#
+#   softplus'(z) = sigmoid_fast(z) = 1/2 + 1/2 tanh(z/2)     (what a GD step evaluates)
+#   sigmoid_fast'(z) = s(z) s(-z),  with s the exp-based logistic function,
+#   s'(z) = s(z) s(-z)  again, so every higher derivative is a polynomial in s(z), s(-z).
+#
+# Why: on XLA:CPU one f64 tanh costs less than exp + divide, and GD on BCE spends most of
+# its time there (benchmarks/bench_lr_sweep.py). The tanh form is accurate to ~1e-16
+# *absolutely*, all that l'(z) = s(z) - y needs, but not relatively in the far left tail
+# (s(z) < 1e-16); from the second derivative on we switch to s(z) s(-z), relatively
+# accurate in both tails (unlike jax.nn.sigmoid's own rule s (1 - s)) and overflow-free.
+
+
+@jax.custom_jvp
+def _logistic(z: Array) -> Array:
+    return jax.nn.sigmoid(z)
+
+
+@_logistic.defjvp
+def _logistic_jvp(primals, tangents):
+    (z,), (t,) = primals, tangents
+    s = _logistic(z)
+    return s, s * _logistic(-z) * t
+
+
+@jax.custom_jvp
+def _sigmoid_fast(z: Array) -> Array:
+    return 0.5 + 0.5 * jnp.tanh(0.5 * z)
+
+
+@_sigmoid_fast.defjvp
+def _sigmoid_fast_jvp(primals, tangents):
+    (z,), (t,) = primals, tangents
+    return _sigmoid_fast(z), _logistic(z) * _logistic(-z) * t
+
+
 @jax.custom_jvp
 def _softplus(z: Array) -> Array:
     return jnp.logaddexp(z, jnp.zeros_like(z))
@@ -67,7 +100,7 @@ def _softplus(z: Array) -> Array:
 @_softplus.defjvp
 def _softplus_jvp(primals, tangents):
     (z,), (t,) = primals, tangents
-    return _softplus(z), jax.nn.sigmoid(z) * t
+    return _softplus(z), _sigmoid_fast(z) * t
 
 
 def _check_int(name: str, value, lo: int) -> int:
@@ -76,9 +109,35 @@ def _check_int(name: str, value, lo: int) -> int:
     return int(value)
 
 
+# The loss functions are module-level functions or frozen dataclasses (equal when their
+# parameters are equal), so two calls such as soft_bce(0.2) give equal, equally hashed
+# ScalarLoss objects and jit caches keyed on the loss are reused.
+
+
+def _squared(z: Array) -> Array:
+    return 0.5 * (z - 1.0) ** 2
+
+
 def squared() -> ScalarLoss:
     """Squared loss l(z) = 1/2 (z - 1)^2 with z* = 1 (product-stability 0)."""
-    return ScalarLoss("squared", lambda z: 0.5 * (z - 1.0) ** 2, 1.0, r"\tfrac12 (z-1)^2")
+    return ScalarLoss("squared", _squared, 1.0, r"\tfrac12 (z-1)^2")
+
+
+@dataclass(frozen=True)
+class _SoftBCE:
+    y: float
+
+    def __call__(self, z: Array) -> Array:
+        return _softplus(z) - self.y * z
+
+
+@dataclass(frozen=True)
+class _Multilayer:
+    n: int
+    c: float
+
+    def __call__(self, z: Array) -> Array:
+        return self.c * (z**self.n - 1.0) ** 2
 
 
 def soft_bce(y: float) -> ScalarLoss:
@@ -99,13 +158,9 @@ def soft_bce(y: float) -> ScalarLoss:
     if isinstance(y, bool) or not isinstance(y, numbers.Real) or not 0.0 < float(y) < 1.0:
         raise ValueError(f"y must be a real number in the open interval (0, 1), got {y!r}")
     y = float(y)
-
-    def fn(z: Array) -> Array:
-        return _softplus(z) - y * z
-
     return ScalarLoss(
         f"bce_y{y:g}",
-        fn,
+        _SoftBCE(y),
         math.log(y / (1.0 - y)),
         rf"-{y:g}\log\sigma(z)-{1.0 - y:g}\log(1-\sigma(z))",
     )
@@ -126,33 +181,38 @@ def multilayer_squared(n: int, c: float = 0.25) -> ScalarLoss:
     if isinstance(c, bool) or not isinstance(c, numbers.Real) or not 0.0 < float(c) < math.inf:
         raise ValueError(f"c must be a real number in (0, inf), got {c!r}")
     c = float(c)
-    return ScalarLoss(f"l_{n}", lambda z: c * (z**n - 1.0) ** 2, 1.0, rf"{c:g}\,(z^{n}-1)^2")
+    return ScalarLoss(f"l_{n}", _Multilayer(n, c), 1.0, rf"{c:g}\,(z^{n}-1)^2")
+
+
+def _log_cosh(z: Array) -> Array:
+    # z + softplus(-2z) - log 2 is smooth (no |z|, whose autodiff kills l'' at 0) and
+    # does not overflow for large |z|, unlike log(cosh(z)).
+    return z + _softplus(-2.0 * z) - math.log(2.0)
 
 
 def log_cosh() -> ScalarLoss:
     """l(z) = log cosh z with z* = 0 (Ahn-type loss, product-stability 2)."""
+    return ScalarLoss("log_cosh", _log_cosh, 0.0, r"\log\cosh z")
 
-    # z + softplus(-2z) - log 2 is smooth (no |z|, whose autodiff kills l'' at 0) and
-    # does not overflow for large |z|, unlike log(cosh(z)).
-    def fn(z: Array) -> Array:
-        return z + _softplus(-2.0 * z) - math.log(2.0)
 
-    return ScalarLoss("log_cosh", fn, 0.0, r"\log\cosh z")
+def _sqrt_one_plus_sq(z: Array) -> Array:
+    return jnp.sqrt(1.0 + z * z)
 
 
 def sqrt_one_plus_sq() -> ScalarLoss:
     """l(z) = sqrt(1 + z^2) with z* = 0 (Ahn-type loss, product-stability 3)."""
-    return ScalarLoss("sqrt_one_plus_sq", lambda z: jnp.sqrt(1.0 + z * z), 0.0, r"\sqrt{1+z^2}")
+    return ScalarLoss("sqrt_one_plus_sq", _sqrt_one_plus_sq, 0.0, r"\sqrt{1+z^2}")
+
+
+def _quartic(z: Array) -> Array:
+    u = z - 1.0
+    return 0.5 * u**2 + 0.25 * u**4
 
 
 def quartic_negative_control() -> ScalarLoss:
     """l(z) = 1/2 (z-1)^2 + 1/4 (z-1)^4, z* = 1: product-stability -6 (subcritical flip)."""
-
-    def fn(z: Array) -> Array:
-        u = z - 1.0
-        return 0.5 * u**2 + 0.25 * u**4
-
-    return ScalarLoss("quartic_negative_control", fn, 1.0, r"\tfrac12(z-1)^2+\tfrac14(z-1)^4")
+    return ScalarLoss("quartic_negative_control", _quartic, 1.0,
+                      r"\tfrac12(z-1)^2+\tfrac14(z-1)^4")
 
 
 def _as_float_scalar(z) -> Array:
@@ -177,12 +237,24 @@ def derivatives(l: Callable[[Array], Array], z, max_order: int = 4) -> Array:
     z = _as_float_scalar(z)
     if z.ndim != 0:
         raise ValueError(f"z must be a scalar, got shape {z.shape}")
+    try:
+        hash(l)
+    except TypeError:
+        return _derivatives(l, z, max_order)
+    return _derivatives_jit(l, z, max_order)
+
+
+def _derivatives(l, z: Array, max_order: int) -> Array:
     g = l
     values = []
     for _ in range(max_order + 1):
         values.append(jnp.asarray(g(z), z.dtype))
         g = jax.grad(g)
     return jnp.stack(values)
+
+
+# Compiled once per (loss, order, dtype): eager nested grads re-trace on every call.
+_derivatives_jit = jax.jit(_derivatives, static_argnums=(0, 2))
 
 
 def product_stability(l: Callable[[Array], Array], z_star=None, normalized: bool = False) -> Array:

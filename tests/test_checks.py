@@ -58,3 +58,8 @@ def test_verdict_requires_checks(capsys):
         checks.verdict("Lemma 0")
     checks.check_true("ok", True)
     assert checks.verdict("Lemma 0") == "VERDICT Lemma 0: all 1 checks passed"
+
+
+def test_long_arrays_are_summarised(capsys):
+    checks.check("many", np.linspace(1.0, 2.0, 20), np.linspace(1.0, 2.0, 20), rtol=1e-12)
+    assert "measured=[20 values in 1..2]" in capsys.readouterr().out

@@ -44,6 +44,7 @@ from eoslib.losses import (
     derivatives,
     log_cosh,
     multilayer_squared,
+    product_stability,
     soft_bce,
     sqrt_one_plus_sq,
 )
@@ -51,6 +52,7 @@ from eoslib.losses import (
 __all__ = [
     "MinimumDerivatives",
     "minimum_derivatives",
+    "product_stability_at",
     "threshold_step",
     "eta_from_mu",
     "mu_from_eta",
@@ -76,6 +78,10 @@ __all__ = [
     "gd_product_until",
     "gd_scalar_final",
     "eos_init",
+    "PhaseSpaceRun",
+    "phase_space_run",
+    "PhaseSummary",
+    "phase_summary",
     "limit_gap_coefficient",
     "predicted_limit_sharpness",
     "predicted_limit_lambda",
@@ -170,7 +176,34 @@ def minimum_derivatives(l: ScalarLoss) -> MinimumDerivatives:
     d = np.asarray(derivatives(l, l.z_star, 4), dtype=float)
     if not d[2] > 0:
         raise ValueError(f"l''(z_star) must be in (0, inf) for loss {l.name!r}, got {d[2]!r}")
-    return MinimumDerivatives(float(l.z_star), float(d[2]), float(d[3]), float(d[4]), float(3 * d[3] ** 2 - d[2] * d[4]))
+    alpha = float(3 * d[3] ** 2 - d[2] * d[4])
+    return MinimumDerivatives(float(l.z_star), float(d[2]), float(d[3]), float(d[4]), alpha)
+
+
+def product_stability_at(l: ScalarLoss, z, normalized: bool = False) -> Array:
+    """alpha(l, z) = 3 l3(z)^2 - l2(z) l4(z) by autodiff (l_k(z) = k-th derivative at z), vectorised over ``z``.
+
+    Args:
+      l: scalar loss.
+      z: evaluation point(s), any shape.
+      normalized: divide by l''(z) (the form 3 l3^2 / l2 - l4).
+
+    Returns:
+      alpha at every point, shaped like ``z``.
+
+    References:
+      Gan (2026), Def. 4.1 and Lemma 6.1 (alpha as a function of the point).
+    """
+    l = _loss(l)
+    z = jnp.asarray(z)
+    if not jnp.issubdtype(z.dtype, jnp.floating):
+        z = z.astype(_float_dtype())
+    return _alpha_kernel(l.fn, z.ravel(), bool(normalized)).reshape(z.shape)
+
+
+@functools.partial(jax.jit, static_argnames=("fn", "normalized"))
+def _alpha_kernel(fn, z, normalized):
+    return jax.vmap(lambda zz: product_stability(fn, z_star=zz, normalized=normalized))(z)
 
 
 def threshold_step(l: ScalarLoss) -> float:
@@ -571,9 +604,8 @@ def bifurcation_cycle(
     bisect_iters = _int("bisect_iters", bisect_iters, 1, 200)
     a = np.atleast_1d(cycle_amplitude_prediction(l, e).half_amplitude)
     dt = _float_dtype()
-    kern = jax.vmap(
-        lambda et, ag: _cycle_kernel(l.fn, jnp.asarray(m.z_star, dt), et, ag, jnp.asarray(max_ratio, dt), grid_size, bisect_iters)
-    )
+    z_star, ratio = jnp.asarray(m.z_star, dt), jnp.asarray(max_ratio, dt)
+    kern = jax.vmap(lambda et, ag: _cycle_kernel(l.fn, z_star, et, ag, ratio, grid_size, bisect_iters))
     pm, pp = kern(jnp.asarray(np.atleast_1d(e), dt), jnp.asarray(a, dt))
     return pm.reshape(e.shape), pp.reshape(e.shape)
 
@@ -654,11 +686,8 @@ def inverse_bifurcation(
     if not jnp.issubdtype(z.dtype, jnp.floating):
         z = z.astype(_float_dtype())
     dt = z.dtype
-    kern = jax.vmap(
-        lambda zz: _inverse_kernel(
-            l.fn, jnp.asarray(m.z_star, dt), jnp.asarray(2.0 / m.l2, dt), zz, jnp.asarray(max_ratio, dt), grid_size, bisect_iters
-        )
-    )
+    z_star, lam_c, ratio = jnp.asarray(m.z_star, dt), jnp.asarray(2.0 / m.l2, dt), jnp.asarray(max_ratio, dt)
+    kern = jax.vmap(lambda zz: _inverse_kernel(l.fn, z_star, lam_c, zz, ratio, grid_size, bisect_iters))
     return kern(z.ravel()).reshape(z.shape)
 
 
@@ -832,51 +861,41 @@ def gd_product_until(
     return x, y, int(t)
 
 
-@functools.partial(jax.jit, static_argnames=("fn", "num_steps"))
-def _scalar_kernel(fn, eta, z0, z_star, radius, num_steps):
-    lp = jax.grad(fn)
-
-    def body(t, state):
-        z, esc = state
-        zn = z - eta * lp(z)
-        bad = ~(jnp.abs(zn - z_star) <= radius)  # also catches NaN / inf
-        newly = bad & (esc < 0)
-        keep = (esc >= 0) | bad
-        return jnp.where(keep, z, zn), jnp.where(newly, t + 1, esc)
-
-    z, esc = lax.fori_loop(0, num_steps, body, (z0, jnp.asarray(-1, jnp.int32)), unroll=8)
-    return z, z - eta * lp(z), esc
-
-
 def gd_scalar_final(
-    l: ScalarLoss, eta, z0, num_steps: int, *, escape_radius: float = 1e6
+    l: ScalarLoss, eta, z0: float, num_steps: int, *, max_norm: float = 1e8
 ) -> tuple[Array, Array, Array]:
-    """Final two iterates of 1-D GD z -> z - eta l'(z) (Eq. 5), vectorised over eta and z0.
+    """Final two iterates of 1-D GD z -> z - eta l'(z) (Eq. 5), vectorised over eta.
+
+    A thin wrapper of :func:`eoslib.gd.sweep_final` (one compiled, vmapped loop).
 
     Args:
       l: scalar loss.
-      eta: learning rate(s), in (0, inf).
-      z0: starting point(s), broadcastable with ``eta``.
-      num_steps: GD steps, integer in [1, 10^9].
-      escape_radius: an iterate with |z - z*| > escape_radius (or non-finite) counts as
-        escaped; the state is frozen there. In (0, inf).
+      eta: learning rate(s), each in (0, inf).
+      z0: starting point, a real number.
+      num_steps: GD steps T, integer in [1, 10^9].
+      max_norm: |z| above this (or non-finite) counts as diverged/escaped; the state is
+        frozen at the last valid iterate. In (0, inf).
 
     Returns:
-      (z_T, z_{T+1}, escaped_at): the last iterate, one more step, and the first step at
-      which the iterate escaped (-1 if never), each shaped like ``eta * z0``.
+      (z_T, z_{T+1}, diverged_at), each shaped like ``eta``: the last iterate, one more
+      step (together one period of a 2-cycle), and the first step whose iterate was
+      invalid (-1 if none).
 
     References:
       Gan (2026), Eq. 5 and Theorem 4.2.
     """
+    from eoslib import gd  # local: eoslib.gd is a sibling module with its own jit caches
+
     l = _loss(l)
     e = _etas("eta", eta, 0.0)
+    z0 = _real("z0", z0)
     num_steps = _int("num_steps", num_steps, 1, 10**9)
-    escape_radius = _real("escape_radius", escape_radius, 0.0)
+    max_norm = _real("max_norm", max_norm, 0.0)
     dt = _float_dtype()
-    e, z0 = np.broadcast_arrays(e, np.asarray(z0, dtype=float))
-    kern = jax.vmap(lambda et, zz: _scalar_kernel(l.fn, et, zz, jnp.asarray(l.z_star, dt), jnp.asarray(escape_radius, dt), num_steps))
-    zt, zt1, esc = kern(jnp.asarray(e.ravel(), dt), jnp.asarray(z0.ravel(), dt))
-    return zt.reshape(e.shape), zt1.reshape(e.shape), esc.reshape(e.shape)
+    zt, div = gd.sweep_final(l.fn, jnp.asarray(z0, dt), jnp.asarray(e.ravel(), dt), num_steps, max_norm=max_norm)
+    lp = jax.vmap(jax.grad(l.fn))
+    zt1 = zt - jnp.asarray(e.ravel(), dt) * lp(zt)
+    return zt.reshape(e.shape), zt1.reshape(e.shape), div.reshape(e.shape)
 
 
 def eos_init(l: ScalarLoss, eta: float, mu0: float, dz0: float) -> tuple[float, float]:
@@ -912,6 +931,165 @@ def eos_init(l: ScalarLoss, eta: float, mu0: float, dz0: float) -> tuple[float, 
         )
     a, b = math.sqrt(s0 + 2 * z0), math.sqrt(s0 - 2 * z0)
     return 0.5 * (a + b), 0.5 * (a - b)
+
+
+# --------------------------------------------------------------------------- Figure 2: phase space
+
+
+class PhaseSpaceRun(NamedTuple):
+    """GD on l(xy) from an EoS start, in phase-space coordinates (z, lambda = eta s).
+
+    Attributes:
+      z: product x_t y_t for every step t = 0..record_steps (numpy).
+      lam: effective step eta (x_t^2 + y_t^2), same length.
+      z_final: product after the continuation run.
+      lam_final: effective step after the continuation run.
+      steps: total GD steps (recorded + continuation).
+      converged: whether |l'(z_final)| < grad_tol was reached within the budget.
+    """
+
+    z: np.ndarray
+    lam: np.ndarray
+    z_final: float
+    lam_final: float
+    steps: int
+    converged: bool
+
+
+def phase_space_run(
+    l: ScalarLoss,
+    eta: float,
+    mu0: float,
+    dz0: float,
+    *,
+    record_steps: int = 200_000,
+    max_steps: int = 3_000_000,
+    grad_tol: float = 1e-10,
+) -> PhaseSpaceRun:
+    """Record every step of GD on l(xy) from :func:`eos_init`, then run on to convergence.
+
+    Args:
+      l: scalar loss.
+      eta: learning rate, in (0, inf).
+      mu0: initial excess eta s0 l2 - 2, in (-2, inf).
+      dz0: initial offset x0 y0 - z*.
+      record_steps: steps recorded in full (Phases I-II), integer in [1, 10^8].
+      max_steps: budget of the continuation run (Phase III), integer in [1, 10^9].
+      grad_tol: convergence test |l'(xy)| < grad_tol of the continuation, in (0, inf).
+        Below about 1e-12 round-off in the large coordinate x ~ eta^(-1/2) stalls the
+        iteration, so smaller values only exhaust the budget.
+
+    Returns:
+      :class:`PhaseSpaceRun`.
+
+    References:
+      Gan (2026), Section 5 and Figure 2.
+    """
+    x0, y0 = eos_init(l, eta, mu0, dz0)
+    tr = gd_product(l, eta, x0, y0, record_steps)
+    x, y, k = gd_product_until(l, eta, tr.x[-1], tr.y[-1], max_steps=max_steps, grad_tol=grad_tol)
+    g = float(jax.grad(l.fn)(x * y))
+    return PhaseSpaceRun(
+        np.asarray(tr.z), eta * np.asarray(tr.s), float(x * y), float(eta * (x * x + y * y)),
+        record_steps + k, bool(abs(g) < grad_tol),
+    )
+
+
+class PhaseSummary(NamedTuple):
+    """The Figure 2 statistics of a :class:`PhaseSpaceRun`.
+
+    Attributes:
+      lag: predicted Phase II lag lambda_t - lambda(z_t) = -3 eta^2 l2^3 / alpha.
+      t_reach: first t (searched in the first ``reach_window`` steps) with
+        |lambda_t - lambda(z_t)| <= band |lag|; -1 if none (Phase I, Lemma B.3).
+      deviation_at: {t: (lambda_t - lambda(z_t)) / |lag|} at the requested steps.
+      t_end: last recorded t with lambda_t > 2 / l2 (end of Phase II).
+      phase2_recorded: True if lambda is below 2 / l2 at the end of the record.
+      max_two_step_increase: max over t >= monotone_from with lambda_t > 2/l2 of
+        (s_{t+2} - s_t) / s_t; negative means s decreased every two steps (Lemma B.5).
+      num_increases: number of such t with s_{t+2} > s_t.
+      max_straddle: max over t in [t_reach, t_end) of (z_t - z*)(z_{t+1} - z*); negative
+        means the iterates alternate sides of z* throughout Phase II.
+      final_offset: |z_T - z*| at the end of the continuation.
+      final_lag_ratio: (lambda_T - 2/l2) / lag; Theorem 5.2 predicts 1 + O(eta^2).
+    """
+
+    lag: float
+    t_reach: int
+    deviation_at: dict
+    t_end: int
+    phase2_recorded: bool
+    max_two_step_increase: float
+    num_increases: int
+    max_straddle: float
+    final_offset: float
+    final_lag_ratio: float
+
+
+def phase_summary(
+    l: ScalarLoss,
+    eta: float,
+    run: PhaseSpaceRun,
+    *,
+    band: float = 2.0,
+    reach_window: int = 2000,
+    monotone_from: int = 20,
+    deviation_steps: tuple[int, ...] = (100, 1000, 5000),
+) -> PhaseSummary:
+    """Phase I-III statistics of a phase-space run against the diagram lambda(z).
+
+    Args:
+      l: product-stable scalar loss.
+      eta: the run's learning rate, in (0, inf).
+      run: output of :func:`phase_space_run`.
+      band: Phase I has ended once |lambda_t - lambda(z_t)| <= band |lag|, in (0, inf).
+      reach_window: steps searched for that event, integer in [1, len(run.z)].
+      monotone_from: first step of the two-step monotonicity test, integer >= 0.
+      deviation_steps: steps at which lambda_t - lambda(z_t) is reported (those beyond
+        the record are skipped).
+
+    Returns:
+      :class:`PhaseSummary`.
+
+    References:
+      Gan (2026), Lemmas B.1, B.3-B.8 and Theorem 5.2 (statements reconstructed).
+    """
+    m = minimum_derivatives(l)
+    lag = phase2_lag(l, eta)
+    band = _real("band", band, 0.0)
+    n = run.z.shape[0]
+    reach_window = _int("reach_window", reach_window, 1, n)
+    monotone_from = _int("monotone_from", monotone_from, 0, n)
+    lam_c = 2 / m.l2
+    lam_z = np.asarray(inverse_bifurcation(l, run.z[:reach_window]))
+    dev = np.abs(run.lam[:reach_window] - lam_z)
+    hit = np.nonzero(dev <= band * abs(lag))[0]
+    t_reach = int(hit[0]) if hit.size else -1
+    steps = [t for t in deviation_steps if 0 <= t < n]
+    lam_at = np.asarray(inverse_bifurcation(l, run.z[steps])) if steps else np.zeros(0)
+    deviation_at = {t: float((run.lam[t] - v) / abs(lag)) for t, v in zip(steps, lam_at)}
+    above = np.nonzero(run.lam > lam_c)[0]
+    t_end = int(above[-1]) if above.size else -1
+    s = run.lam / eta
+    t = np.arange(monotone_from, n - 2)
+    mask = run.lam[t] > lam_c
+    inc = (s[t + 2] - s[t]) / s[t]
+    max_inc = float(inc[mask].max()) if mask.any() else -math.inf
+    lo = max(t_reach, 0)
+    u = run.z - m.z_star
+    straddle = u[lo:t_end] * u[lo + 1 : t_end + 1] if t_end > lo else np.full(1, -math.inf)
+    return PhaseSummary(
+        lag=lag,
+        t_reach=t_reach,
+        deviation_at=deviation_at,
+        t_end=t_end,
+        phase2_recorded=bool(run.lam[-1] <= lam_c),
+        max_two_step_increase=max_inc,
+        num_increases=int(np.sum(inc[mask] > 0)),
+        max_straddle=float(straddle.max()),
+        final_offset=abs(run.z_final - m.z_star),
+        final_lag_ratio=(run.lam_final - lam_c) / lag,
+    )
 
 
 # --------------------------------------------------------------------------- Theorem 5.2

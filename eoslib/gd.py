@@ -1,0 +1,637 @@
+"""Gradient-descent trajectories: jit + ``lax.scan``, divergence detection, vmapped sweeps.
+
+Parameters may be a single array (the usual ``(d,)`` vector, or a scalar) or any pytree of
+arrays, e.g. a tuple ``(x, y)``. Under a sweep each leaf gets a leading batch axis, so a
+tuple keeps the coordinates in separate contiguous arrays, which XLA vectorises better
+than an interleaved ``(n, 2)`` array (see ``benchmarks/bench_lr_sweep.py``).
+
+Divergence convention (all functions that take ``max_norm``):
+
+* iterate ``x_t`` (after ``t`` steps) is *invalid* if any entry is non-finite or
+  ``||x_t||_2 > max_norm`` (the norm over all leaves together; with a finite
+  ``max_norm``, a squared norm that overflows also counts as invalid; ``max_norm = inf``
+  checks finiteness only);
+* ``diverged_at`` is the first ``t`` with ``x_t`` invalid, or ``-1`` if there is none;
+* from then on the state is frozen at the last valid iterate ``x_{t-1}``, so every
+  recorded parameter, loss and sharpness after the divergence repeats the values at step
+  ``diverged_at - 1`` and the returned arrays never contain NaN (provided ``x0`` is valid
+  and ``f`` is finite on valid points).
+
+Functions are cached per objective: ``f`` is a static argument of ``jax.jit``, so pass the
+same function object (not a fresh lambda) to avoid recompiling in a loop.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from functools import partial
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import Array, lax
+from jax.flatten_util import ravel_pytree
+
+__all__ = [
+    "Trajectory",
+    "gd_step",
+    "k_step_map",
+    "gd_trajectory",
+    "gd_final",
+    "sweep_learning_rates",
+    "sweep_initial_points",
+    "sweep_final",
+    "map_trajectory",
+]
+
+PyTree = Any
+Objective = Callable[[PyTree], Array]
+
+
+class Trajectory(NamedTuple):
+    """A recorded GD run (or a batch of runs, with a leading sweep axis on every array).
+
+    Attributes:
+      params: iterates at steps ``0, r, 2r, ..., num_steps`` (``r = record_every``), shape
+        ``(num_steps // r + 1, *x0.shape)``; a pytree of such arrays if ``x0`` is a pytree.
+      loss: ``f`` at the recorded iterates, shape ``(num_steps // r + 1,)``.
+      sharpness: largest Hessian eigenvalue (dense ``eigh``) at steps ``0, k, 2k, ...``
+        (``k = sharpness_every``), or None if ``sharpness_every == 0``.
+      diverged_at: int32, first invalid step, ``-1`` if the run never diverged.
+      steps: number of GD steps requested (``num_steps``).
+      record_every: recording stride ``r``.
+      sharpness_every: sharpness stride ``k`` (0 if not computed).
+    """
+
+    params: PyTree
+    loss: Array
+    sharpness: Array | None
+    diverged_at: Array
+    steps: int
+    record_every: int = 1
+    sharpness_every: int = 0
+
+    @property
+    def diverged(self) -> bool | np.ndarray:
+        """True if the run diverged (a boolean array for a sweep)."""
+        d = np.asarray(self.diverged_at) >= 0
+        return bool(d) if d.ndim == 0 else d
+
+    @property
+    def times(self) -> np.ndarray:
+        """Step index of every recorded iterate."""
+        return np.arange(self.steps // self.record_every + 1) * self.record_every
+
+    @property
+    def sharpness_times(self) -> np.ndarray | None:
+        """Step index of every sharpness value (None if not computed)."""
+        if not self.sharpness_every:
+            return None
+        return np.arange(self.steps // self.sharpness_every + 1) * self.sharpness_every
+
+    def report(self) -> str:
+        """One line: ``"ran N steps"`` or ``"diverged at step k of N"`` (counts for sweeps)."""
+        d = np.asarray(self.diverged_at)
+        if d.ndim == 0:
+            if d < 0:
+                return f"ran {self.steps} steps without diverging"
+            return f"diverged at step {int(d)} of {self.steps}"
+        bad = d >= 0
+        if not bad.any():
+            return f"all {d.size} runs ran {self.steps} steps without diverging"
+        return (
+            f"{int(bad.sum())} of {d.size} runs diverged (earliest at step {int(d[bad].min())}); "
+            f"{int((~bad).sum())} ran {self.steps} steps"
+        )
+
+
+# ----------------------------------------------------------------------------- validation
+
+
+def _is_tracer(x) -> bool:
+    return any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves(x))
+
+
+def _check_int(name: str, value, lo: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < lo:
+        raise ValueError(f"{name} must be an integer >= {lo}, got {value!r}")
+    return int(value)
+
+
+def _check_positive(name: str, value, *, allow_inf: bool = False) -> float:
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if ok:
+        v = float(value)
+        ok = v > 0 and (allow_inf or math.isfinite(v)) and not math.isnan(v)
+    if not ok:
+        hi = "inf]" if allow_inf else "inf)"
+        raise ValueError(f"{name} must be a real number in (0, {hi}, got {value!r}")
+    return float(value)
+
+
+def _check_eta(eta) -> None:
+    if _is_tracer(eta):
+        return
+    a = np.asarray(eta)
+    if a.ndim != 0 or not np.issubdtype(a.dtype, np.number):
+        raise ValueError(f"eta must be a real scalar in (0, inf), got {eta!r}")
+    _check_positive("eta", float(a))
+
+
+def _check_etas(etas) -> None:
+    if _is_tracer(etas):
+        return
+    a = np.asarray(etas)
+    if a.ndim != 1 or a.size == 0 or not np.issubdtype(a.dtype, np.number):
+        raise ValueError(f"etas must be a non-empty 1-D array, got shape {a.shape}")
+    if not (np.all(np.isfinite(a)) and np.all(a > 0)):
+        raise ValueError("etas must all lie in (0, inf)")
+
+
+def _float_dtype(leaves) -> np.dtype:
+    dtypes = [np.dtype(jnp.asarray(leaf).dtype) for leaf in leaves]
+    dtype = np.result_type(*dtypes) if dtypes else np.dtype(float)
+    if not np.issubdtype(dtype, np.floating):
+        dtype = np.dtype(float)
+    return np.dtype(jax.dtypes.canonicalize_dtype(dtype))
+
+
+def _prepare_x0(x0, *, name: str = "x0") -> tuple[PyTree, np.dtype]:
+    """Leaves as jax arrays of one common floating dtype (strict promotion needs it)."""
+    leaves, treedef = jax.tree_util.tree_flatten(x0)
+    if not leaves:
+        raise ValueError(f"{name} must contain at least one array")
+    dtype = _float_dtype(leaves)
+    leaves = [jnp.asarray(leaf).astype(dtype) for leaf in leaves]
+    if not _is_tracer(leaves):
+        if not all(bool(jnp.all(jnp.isfinite(leaf))) for leaf in leaves):
+            raise ValueError(f"{name} must be finite")
+    return jax.tree_util.tree_unflatten(treedef, leaves), dtype
+
+
+def _max_sq(max_norm, dtype) -> tuple[float, bool]:
+    """(squared threshold, finite_only). max_norm = inf means: only non-finite is invalid."""
+    m = _check_positive("max_norm", max_norm, allow_inf=True)
+    if math.isinf(m):
+        return float(np.finfo(dtype).max), True
+    # Capped so that a squared norm that overflows to inf still fails the test.
+    return min(m * m, float(np.finfo(dtype).max)), False
+
+
+# ----------------------------------------------------------------------------- maps
+
+
+def _gd_update(f: Objective, x: PyTree, eta: Array) -> PyTree:
+    g = jax.grad(f)(x)
+    return jax.tree_util.tree_map(lambda a, b: a - jnp.asarray(eta, a.dtype) * b, x, g)
+
+
+def gd_step(f: Objective, eta) -> Callable[[PyTree], PyTree]:
+    """The GD map ``x -> x - eta * grad f(x)``.
+
+    Args:
+      f: scalar objective of the parameters (array or pytree).
+      eta: learning rate, in (0, inf); may be a traced value.
+
+    Returns:
+      The map, jit-compatible and differentiable (used by :mod:`eoslib.orbits`).
+    """
+    _check_eta(eta)
+    return lambda x: _gd_update(f, x, eta)
+
+
+def k_step_map(f: Objective, eta, k: int) -> Callable[[PyTree], PyTree]:
+    """The k-fold composition of :func:`gd_step` (k = 2 is the two-step map of Chen & Bruna).
+
+    Args:
+      f: scalar objective.
+      eta: learning rate, in (0, inf).
+      k: number of steps, an integer >= 1.
+
+    Returns:
+      ``x -> F^k(x)``; forward- and reverse-differentiable.
+    """
+    k = _check_int("k", k, 1)
+    step = gd_step(f, eta)
+    if k <= 8:
+        # A python loop keeps jacfwd/jacrev of short compositions simple and fast.
+        def fk(x):
+            for _ in range(k):
+                x = step(x)
+            return x
+
+        return fk
+    return lambda x: lax.fori_loop(0, k, lambda i, y: step(y), x)
+
+
+def _dense_sharpness(f: Objective, x: PyTree) -> Array:
+    # Local on purpose (no import of eoslib.curvature): dense eigh of the full Hessian.
+    flat, unravel = ravel_pytree(x)
+    h = jax.hessian(lambda v: f(unravel(v)))(flat)
+    h = 0.5 * (h + h.T)
+    return jnp.linalg.eigvalsh(h)[-1]
+
+
+# ----------------------------------------------------------------------------- cores
+
+
+def _sq_norm(x: PyTree) -> Array:
+    leaves = jax.tree_util.tree_leaves(x)
+    total = jnp.sum(jnp.square(leaves[0]))
+    for leaf in leaves[1:]:
+        total = total + jnp.sum(jnp.square(leaf))
+    return total
+
+
+def _valid(x: PyTree, max_sq: Array, finite_only: bool) -> Array:
+    if finite_only:
+        return jnp.all(jnp.stack([jnp.all(jnp.isfinite(a)) for a in jax.tree_util.tree_leaves(x)]))
+    # NaN and inf fail the comparison, so this one test covers both kinds of invalid.
+    return _sq_norm(x) <= max_sq
+
+
+def _guarded_steps(f, carry, eta, max_sq, n: int, unroll: int, finite_only: bool):
+    """n frozen-on-divergence GD steps. carry = (x, alive, count)."""
+
+    def body(c, _):
+        x, alive, count = c
+        x_new = _gd_update(f, x, eta)
+        alive = alive & _valid(x_new, max_sq, finite_only)
+        x = jax.tree_util.tree_map(lambda a, b: jnp.where(alive, a, b), x_new, x)
+        return (x, alive, count + alive.astype(jnp.int32)), None
+
+    if n == 0:
+        return carry
+    carry, _ = lax.scan(body, carry, None, length=n, unroll=max(1, min(unroll, n)))
+    return carry
+
+
+def _initial_carry(x0, max_sq, finite_only):
+    alive = _valid(x0, max_sq, finite_only)
+    return (x0, alive, jnp.zeros((), jnp.int32)), alive
+
+
+def _diverged_at(alive0, alive, count) -> Array:
+    # count = number of valid steps taken; the first invalid iterate is the next one.
+    return jnp.where(alive, -1, jnp.where(alive0, count + 1, 0)).astype(jnp.int32)
+
+
+def _bwhere(mask: Array, a: Array, b: Array) -> Array:
+    """where() with a (B,) mask against (B, ...) leaves."""
+    return jnp.where(mask.reshape(mask.shape + (1,) * (a.ndim - 1)), a, b)
+
+
+def _run_final_batched(f, x0, etas, max_sq, *, num_steps: int, chunk: int, unroll: int,
+                       finite_only: bool):
+    """Final iterates of a batch of runs (leading axis B on x0 leaves and on etas).
+
+    Same results, bit for bit, as vmapping the per-step path :func:`_guarded_steps` (what
+    :func:`gd_trajectory` runs), but faster: inside a chunk of
+    ``chunk`` steps the per-step validity is only accumulated (one flag per run), and runs
+    that have already diverged are held still by a zero learning rate instead of a select on
+    every leaf. Only when some run turns invalid inside a chunk (rare: at most once per
+    run) is that chunk recomputed from its start with the exact per-step freezing.
+    """
+    update = jax.vmap(partial(_gd_update, f))
+    valid = jax.vmap(lambda x: _valid(x, max_sq, finite_only))
+    exact = jax.vmap(
+        lambda c, e, n: _guarded_steps(f, c, e, max_sq, n, unroll, finite_only),
+        in_axes=(0, 0, None),
+    )
+
+    alive0 = valid(x0)
+    carry = (x0, alive0, jnp.zeros(etas.shape, jnp.int32))
+
+    def chunk_body(c, _):
+        x, alive, count = c
+        eta_live = jnp.where(alive, etas, jnp.zeros_like(etas))
+
+        def inner(ic, _):
+            q, ok = ic
+            q = update(q, eta_live)
+            return (q, ok & valid(q)), None
+
+        (q, ok), _ = lax.scan(inner, (x, alive), None, length=chunk, unroll=unroll)
+
+        def accept(_):
+            x_new = jax.tree_util.tree_map(lambda a, b: _bwhere(alive, a, b), q, x)
+            return x_new, alive, count + chunk * alive.astype(jnp.int32)
+
+        def replay(_):
+            # (arithmetic identical to the fast path for the runs that stay valid)
+            return exact(c, etas, chunk)
+
+        return lax.cond(jnp.any(alive & ~ok), replay, accept, None), None
+
+    n_chunks, rest = divmod(num_steps, chunk)
+    if n_chunks:
+        carry, _ = lax.scan(chunk_body, carry, None, length=n_chunks)
+    if rest:
+        carry = exact(carry, etas, rest)
+    x, alive, count = carry
+    return x, _diverged_at(alive0, alive, count)
+
+
+def _run_recorded(f, x0, eta, max_sq, *, num_steps: int, record_every: int, sharpness_stride: int,
+                  unroll: int, finite_only: bool):
+    carry, alive0 = _initial_carry(x0, max_sq, finite_only)
+
+    def chunk(c, _):
+        c = _guarded_steps(f, c, eta, max_sq, record_every, unroll, finite_only)
+        return c, c[0]
+
+    (_, alive, count), xs = lax.scan(chunk, carry, None, length=num_steps // record_every)
+    params = jax.tree_util.tree_map(lambda a0, a: jnp.concatenate([a0[None], a]), x0, xs)
+    loss = jax.vmap(f)(params)
+    sharp = None
+    if sharpness_stride:
+        sub = jax.tree_util.tree_map(lambda a: a[::sharpness_stride], params)
+        sharp = jax.vmap(partial(_dense_sharpness, f))(sub)
+    return params, loss, sharp, _diverged_at(alive0, alive, count)
+
+
+_STATIC = ("f", "num_steps", "record_every", "sharpness_stride", "unroll", "finite_only")
+
+
+@partial(jax.jit, static_argnames=_STATIC)
+def _recorded_jit(f, x0, eta, max_sq, *, num_steps, record_every, sharpness_stride, unroll,
+                  finite_only):
+    return _run_recorded(f, x0, eta, max_sq, num_steps=num_steps, record_every=record_every,
+                         sharpness_stride=sharpness_stride, unroll=unroll, finite_only=finite_only)
+
+
+@partial(jax.jit, static_argnames=_STATIC + ("over",))
+def _recorded_sweep_jit(f, x0, eta, max_sq, *, num_steps, record_every, sharpness_stride, unroll,
+                        finite_only, over):
+    run = partial(_run_recorded, f, num_steps=num_steps, record_every=record_every,
+                  sharpness_stride=sharpness_stride, unroll=unroll, finite_only=finite_only)
+    axes = (None, 0, None) if over == "eta" else (0, None, None)
+    return jax.vmap(run, in_axes=axes)(x0, eta, max_sq)
+
+
+@partial(jax.jit, static_argnames=("f", "num_steps", "chunk", "unroll", "finite_only"))
+def _final_batched_jit(f, x0, etas, max_sq, *, num_steps, chunk, unroll, finite_only):
+    return _run_final_batched(f, x0, etas, max_sq, num_steps=num_steps, chunk=chunk,
+                              unroll=unroll, finite_only=finite_only)
+
+
+def _hashable(f) -> Objective:
+    """jit needs a hashable static argument; wrap unhashable callables (no caching then)."""
+    try:
+        hash(f)
+        return f
+    except TypeError:
+        return _Unhashable(f)
+
+
+class _Unhashable:
+    def __init__(self, fn):
+        self.fn = fn
+
+    def __call__(self, *args):
+        return self.fn(*args)
+
+
+def _strides(num_steps, record_every, sharpness_every) -> tuple[int, int, int]:
+    num_steps = _check_int("num_steps", num_steps, 1)
+    record_every = _check_int("record_every", record_every, 1)
+    sharpness_every = _check_int("sharpness_every", sharpness_every, 0)
+    if num_steps % record_every:
+        raise ValueError(
+            f"record_every must divide num_steps (num_steps={num_steps}, "
+            f"record_every={record_every})"
+        )
+    if sharpness_every and sharpness_every % record_every:
+        raise ValueError(
+            f"sharpness_every must be 0 or a multiple of record_every={record_every}, "
+            f"got {sharpness_every}"
+        )
+    stride = sharpness_every // record_every
+    return num_steps, record_every, stride
+
+
+# ----------------------------------------------------------------------------- public API
+
+
+def gd_trajectory(
+    f: Objective,
+    x0: PyTree,
+    eta: float,
+    num_steps: int,
+    *,
+    record_every: int = 1,
+    sharpness_every: int = 0,
+    max_norm: float = 1e8,
+    unroll: int = 1,
+) -> Trajectory:
+    """Run ``num_steps`` steps of GD ``x <- x - eta grad f(x)`` and record the iterates.
+
+    Args:
+      f: scalar objective of the parameters (array or pytree of arrays).
+      x0: finite initial point; integer input is promoted to the default float dtype.
+      eta: learning rate, in (0, inf).
+      num_steps: number of steps, an integer >= 1.
+      record_every: record every r-th iterate; r must divide ``num_steps``.
+      sharpness_every: if k > 0, also compute the sharpness (dense Hessian, small d only)
+        at steps 0, k, 2k, ...; k must be a multiple of ``record_every``.
+      max_norm: divergence threshold on ``||x||_2``, in (0, inf] (see the module docs).
+      unroll: ``lax.scan`` unroll factor of the inner loop, an integer >= 1.
+
+    Returns:
+      A :class:`Trajectory`. After a divergence the state is frozen at the last valid
+      iterate, so the recorded arrays stay finite.
+    """
+    _check_eta(eta)
+    num_steps, record_every, stride = _strides(num_steps, record_every, sharpness_every)
+    unroll = _check_int("unroll", unroll, 1)
+    x0, dtype = _prepare_x0(x0)
+    max_sq, finite_only = _max_sq(max_norm, dtype)
+    params, loss, sharp, div = _recorded_jit(
+        _hashable(f), x0, jnp.asarray(eta, dtype), jnp.asarray(max_sq, dtype),
+        num_steps=num_steps, record_every=record_every, sharpness_stride=stride, unroll=unroll,
+        finite_only=finite_only,
+    )
+    return Trajectory(params, loss, sharp, div, num_steps, record_every, stride * record_every)
+
+
+def gd_final(
+    f: Objective,
+    x0: PyTree,
+    eta: float,
+    num_steps: int,
+    *,
+    max_norm: float = 1e8,
+    unroll: int = 1,
+    chunk: int = 64,
+) -> tuple[PyTree, Array]:
+    """Final iterate of GD without any history (cheap; for long runs and big sweeps).
+
+    Args:
+      f: scalar objective; x0: finite initial point; eta: learning rate in (0, inf);
+      num_steps: integer >= 1; max_norm: divergence threshold in (0, inf].
+      unroll: ``lax.scan`` unroll factor of the inner loop, integer >= 1.
+      chunk: steps between the cheap batch-level divergence tests, integer >= 1. Affects
+        speed only: the result is the same (bit for bit) for every ``chunk`` and ``unroll``.
+
+    Returns:
+      ``(x_final, diverged_at)``; after a divergence ``x_final`` is the last valid iterate
+      ``x_{diverged_at - 1}``.
+    """
+    _check_eta(eta)
+    num_steps = _check_int("num_steps", num_steps, 1)
+    unroll = _check_int("unroll", unroll, 1)
+    chunk = _check_int("chunk", chunk, 1)
+    x0, dtype = _prepare_x0(x0)
+    max_sq, finite_only = _max_sq(max_norm, dtype)
+    xb = jax.tree_util.tree_map(lambda a: a[None], x0)
+    x, div = _final_batched_jit(
+        _hashable(f), xb, jnp.asarray(eta, dtype)[None], jnp.asarray(max_sq, dtype),
+        num_steps=num_steps, chunk=chunk, unroll=unroll, finite_only=finite_only,
+    )
+    return jax.tree_util.tree_map(lambda a: a[0], x), div[0]
+
+
+def sweep_final(
+    f: Objective,
+    x0: PyTree,
+    etas,
+    num_steps: int,
+    *,
+    max_norm: float = 1e8,
+    unroll: int = 1,
+    chunk: int = 64,
+) -> tuple[PyTree, Array]:
+    """:func:`gd_final` for many learning rates at once (one compiled, batched loop).
+
+    Passing ``x0`` as a tuple of arrays (e.g. ``(x, y)``) keeps each coordinate in its own
+    contiguous ``(n_eta,)`` array, which is faster than one interleaved ``(n_eta, d)`` array.
+
+    Args:
+      f: scalar objective; x0: shared finite initial point;
+      etas: 1-D array of learning rates, each in (0, inf);
+      num_steps, max_norm, unroll, chunk: as in :func:`gd_final`.
+
+    Returns:
+      ``(x_final, diverged_at)`` with a leading axis of length ``len(etas)`` on every leaf.
+    """
+    _check_etas(etas)
+    num_steps = _check_int("num_steps", num_steps, 1)
+    unroll = _check_int("unroll", unroll, 1)
+    chunk = _check_int("chunk", chunk, 1)
+    x0, dtype = _prepare_x0(x0)
+    max_sq, finite_only = _max_sq(max_norm, dtype)
+    etas = jnp.asarray(etas, dtype)
+    xb = jax.tree_util.tree_map(lambda a: jnp.broadcast_to(a, etas.shape + a.shape), x0)
+    return _final_batched_jit(
+        _hashable(f), xb, etas, jnp.asarray(max_sq, dtype),
+        num_steps=num_steps, chunk=chunk, unroll=unroll, finite_only=finite_only,
+    )
+
+
+def _sweep(f, x0, eta, num_steps, record_every, sharpness_every, max_norm, unroll, over, dtype):
+    if record_every is None:
+        record_every = num_steps  # endpoints only: sweeps are usually too big for history
+    num_steps, record_every, stride = _strides(num_steps, record_every, sharpness_every)
+    unroll = _check_int("unroll", unroll, 1)
+    max_sq, finite_only = _max_sq(max_norm, dtype)
+    params, loss, sharp, div = _recorded_sweep_jit(
+        _hashable(f), x0, jnp.asarray(eta, dtype), jnp.asarray(max_sq, dtype),
+        num_steps=num_steps, record_every=record_every, sharpness_stride=stride, unroll=unroll,
+        finite_only=finite_only, over=over,
+    )
+    return Trajectory(params, loss, sharp, div, num_steps, record_every, stride * record_every)
+
+
+def sweep_learning_rates(
+    f: Objective,
+    x0: PyTree,
+    etas,
+    num_steps: int,
+    *,
+    record_every: int | None = None,
+    sharpness_every: int = 0,
+    max_norm: float = 1e8,
+    unroll: int = 1,
+) -> Trajectory:
+    """:func:`gd_trajectory` from one ``x0`` for every learning rate in ``etas`` (vmap).
+
+    Args:
+      etas: 1-D array of learning rates, each in (0, inf).
+      record_every: recording stride; None (default) records only steps 0 and
+        ``num_steps``.
+      Other arguments as in :func:`gd_trajectory`.
+
+    Returns:
+      A :class:`Trajectory` whose arrays have a leading axis of length ``len(etas)``.
+    """
+    _check_etas(etas)
+    x0, dtype = _prepare_x0(x0)
+    return _sweep(f, x0, etas, num_steps, record_every, sharpness_every, max_norm, unroll,
+                  "eta", dtype)
+
+
+def sweep_initial_points(
+    f: Objective,
+    x0s: PyTree,
+    eta: float,
+    num_steps: int,
+    *,
+    record_every: int | None = None,
+    sharpness_every: int = 0,
+    max_norm: float = 1e8,
+    unroll: int = 1,
+) -> Trajectory:
+    """:func:`gd_trajectory` at one learning rate from every initial point in ``x0s`` (vmap).
+
+    Args:
+      x0s: initial points stacked along a leading axis (on every leaf), all finite.
+      eta: learning rate, in (0, inf).
+      record_every: recording stride; None (default) records only steps 0 and
+        ``num_steps``.
+      Other arguments as in :func:`gd_trajectory`.
+
+    Returns:
+      A :class:`Trajectory` whose arrays have a leading axis over the initial points.
+    """
+    _check_eta(eta)
+    x0s, dtype = _prepare_x0(x0s, name="x0s")
+    sizes = {jnp.shape(leaf)[0] if jnp.ndim(leaf) else None
+             for leaf in jax.tree_util.tree_leaves(x0s)}
+    if None in sizes or len(sizes) != 1:
+        raise ValueError("x0s must have one common leading (batch) axis on every leaf")
+    return _sweep(f, x0s, eta, num_steps, record_every, sharpness_every, max_norm, unroll,
+                  "x0", dtype)
+
+
+@partial(jax.jit, static_argnames=("step_map", "num_steps", "unroll"))
+def _map_jit(step_map, x0, *, num_steps, unroll):
+    def body(x, _):
+        x = step_map(x)
+        return x, x
+
+    _, xs = lax.scan(body, x0, None, length=num_steps, unroll=unroll)
+    return jax.tree_util.tree_map(lambda a0, a: jnp.concatenate([a0[None], a]), x0, xs)
+
+
+def map_trajectory(step_map: Callable[[PyTree], PyTree], x0: PyTree, num_steps: int, *,
+                   unroll: int = 1) -> PyTree:
+    """Iterates ``x0, F(x0), ..., F^num_steps(x0)`` of an arbitrary map (``lax.scan``).
+
+    Used e.g. for the 1-D map ``z -> z - eta l'(z)``. No divergence handling: non-finite
+    values propagate.
+
+    Args:
+      step_map: JAX-traceable map from a state to a state of the same structure.
+      x0: initial state (array or pytree).
+      num_steps: number of iterations, an integer >= 1.
+      unroll: ``lax.scan`` unroll factor, an integer >= 1.
+
+    Returns:
+      Array (pytree) with a leading axis of length ``num_steps + 1``.
+    """
+    num_steps = _check_int("num_steps", num_steps, 1)
+    unroll = _check_int("unroll", unroll, 1)
+    x0, _ = _prepare_x0(x0)
+    return _map_jit(_hashable(step_map), x0, num_steps=num_steps, unroll=unroll)
