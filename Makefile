@@ -20,7 +20,7 @@ book: install vendor
 
 test: install vendor
 	$(EOSLIB) build --no-execute --strict
-	$(PY) -m pytest tests book --nbval-lax --sanitize-with tests/nbval_sanitize.cfg \
+	$(PY) -m pytest tests book --nbval-lax --nbval-sanitize-with tests/nbval_sanitize.cfg \
 		-n $(JOBS) --dist loadfile -p no:cacheprovider -q
 
 install: $(VENV)/.installed

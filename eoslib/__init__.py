@@ -38,8 +38,19 @@ from eoslib.gd import (
     sweep_initial_points,
     sweep_learning_rates,
 )
-from eoslib.losses import ScalarLoss, derivatives, product_stability
-from eoslib.orbits import Orbit, bifurcation_by_gd, continue_orbit, periodic_orbit, stability_multipliers
+from eoslib.losses import (
+    TABLE_1,
+    ScalarLoss,
+    derivatives,
+    log_cosh,
+    multilayer_squared,
+    product_stability,
+    quartic_negative_control,
+    soft_bce,
+    sqrt_one_plus_sq,
+    squared,
+)
+from eoslib.orbits import Orbit, OrbitBranch, bifurcation_by_gd, continue_orbit, periodic_orbit, stability_multipliers
 
 __version__ = "0.1.0"
 
@@ -80,11 +91,19 @@ __all__ = [
     "sweep_initial_points",
     "sweep_learning_rates",
     # losses
+    "TABLE_1",
     "ScalarLoss",
     "derivatives",
+    "log_cosh",
+    "multilayer_squared",
     "product_stability",
+    "quartic_negative_control",
+    "soft_bce",
+    "sqrt_one_plus_sq",
+    "squared",
     # orbits
     "Orbit",
+    "OrbitBranch",
     "bifurcation_by_gd",
     "continue_orbit",
     "periodic_orbit",

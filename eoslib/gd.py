@@ -287,8 +287,8 @@ def _run_final_batched(f, x0, etas, max_sq, *, num_steps: int, chunk: int, unrol
                        finite_only: bool):
     """Final iterates of a batch of runs (leading axis B on x0 leaves and on etas).
 
-    Same results, bit for bit, as vmapping the per-step path :func:`_guarded_steps` (what
-    :func:`gd_trajectory` runs), but faster: inside a chunk of
+    Same arithmetic and semantics as vmapping the per-step path :func:`_guarded_steps`
+    (what :func:`gd_trajectory` runs), but faster: inside a chunk of
     ``chunk`` steps the per-step validity is only accumulated (one flag per run), and runs
     that have already diverged are held still by a zero learning rate instead of a select on
     every leaf. Only when some run turns invalid inside a chunk (rare: at most once per
@@ -473,7 +473,8 @@ def gd_final(
       num_steps: integer >= 1; max_norm: divergence threshold in (0, inf].
       unroll: ``lax.scan`` unroll factor of the inner loop, integer >= 1.
       chunk: steps between the cheap batch-level divergence tests, integer >= 1. Affects
-        speed only: the result is the same (bit for bit) for every ``chunk`` and ``unroll``.
+        speed only: every ``chunk`` and ``unroll`` performs the same per-step arithmetic and
+        the same exact divergence semantics as :func:`gd_trajectory`.
 
     Returns:
       ``(x_final, diverged_at)``; after a divergence ``x_final`` is the last valid iterate

@@ -91,6 +91,8 @@ def test_overflow_to_inf_is_detected_with_infinite_max_norm():
     tr = gd.gd_trajectory(lambda x: x**4, jnp.asarray(x0), eta, 50, max_norm=math.inf)
     assert int(tr.diverged_at) == expected
     assert np.all(np.isfinite(tr.params))  # (the loss x^4 itself overflows at 6e210)
+    x_final, div = gd.gd_final(lambda x: x**4, jnp.asarray(x0), eta, 50, max_norm=math.inf)
+    assert int(div) == expected and float(x_final) == float(tr.params[-1])
     # A finite max_norm also flags the overflow of the squared norm, one step earlier.
     tr = gd.gd_trajectory(lambda x: x**4, jnp.asarray(x0), eta, 50, max_norm=1e300)
     assert int(tr.diverged_at) == expected - 1
@@ -202,10 +204,14 @@ def test_other_validation():
         (lambda: gd.gd_trajectory(quad, x0, 0.1, 10, max_norm=0.0), r"max_norm must .*\(0, inf\]"),
         (lambda: gd.gd_trajectory(quad, x0, 0.1, 10, unroll=0), r"unroll must be an integer >= 1"),
         (lambda: gd.gd_trajectory(quad, jnp.array([1.0, jnp.nan]), 0.1, 10), r"x0 must be finite"),
-        (lambda: gd.sweep_learning_rates(quad, x0, jnp.ones((2, 2)), 10), r"etas must be a non-empty 1-D"),
-        (lambda: gd.sweep_learning_rates(quad, x0, jnp.array([0.1, -0.1]), 10), r"etas must all lie in \(0, inf\)"),
+        (lambda: gd.sweep_learning_rates(quad, x0, jnp.ones((2, 2)), 10),
+         r"etas must be a non-empty 1-D"),
+        (lambda: gd.sweep_learning_rates(quad, x0, jnp.array([0.1, -0.1]), 10),
+         r"etas must all lie in \(0, inf\)"),
         (lambda: gd.sweep_final(quad, x0, jnp.array([0.1, 0.0]), 10), r"etas must all lie"),
-        (lambda: gd.sweep_initial_points(bce_xy, (jnp.ones(2), jnp.ones(3)), 0.1, 10), r"x0s must have one common leading"),
+        (lambda: gd.sweep_initial_points(bce_xy, (jnp.ones(2), jnp.ones(3)), 0.1, 10),
+         r"x0s must have one common leading"),
+        (lambda: gd.gd_final(quad, x0, 0.1, 10, chunk=0), r"chunk must be an integer >= 1"),
         (lambda: gd.k_step_map(quad, 0.1, 0), r"k must be an integer >= 1"),
         (lambda: gd.map_trajectory(lambda x: x, 0.0, 0), r"num_steps must be an integer >= 1"),
     ]

@@ -29,6 +29,7 @@ References:
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import numbers
@@ -61,21 +62,26 @@ __all__ = [
     "hessian_trace_formula",
     "minimum_hessian_formula",
     "minimum_sharpness_formula",
+    "product_sharpness",
     "exact_update",
     "imbalance_update",
     "contraction_factor",
     "first_order_update",
     "two_step_coeffs",
     "lemma_a2_h",
+    "two_step_contraction",
     "CyclePrediction",
     "cycle_amplitude_prediction",
     "bifurcation_cycle",
     "cycle_residuals",
+    "branch_slopes",
     "inverse_bifurcation",
     "inverse_bifurcation_curvature",
     "ProductTrajectory",
     "gd_product",
     "gd_product_until",
+    "LimitRuns",
+    "limit_runs",
     "gd_scalar_final",
     "eos_init",
     "PhaseSpaceRun",
@@ -86,11 +92,17 @@ __all__ = [
     "predicted_limit_sharpness",
     "predicted_limit_lambda",
     "phase2_lag",
+    "predicted_phase3_rate",
+    "fit_log_rate",
     "bce_closed_form",
     "bce_minimum_closed_form",
     "multilayer_minimum_closed_form",
     "multilayer_alpha_closed_form",
     "table_1_rows",
+    "eq13_constant",
+    "beta4_even_loss",
+    "regularity_family",
+    "regularity_family_alpha",
 ]
 
 
@@ -352,6 +364,34 @@ def minimum_sharpness_formula(l: ScalarLoss, x: Array, y: Array) -> Array:
     return hessian_trace_formula(l, x, y)
 
 
+def product_sharpness(l: ScalarLoss, x, y) -> Array:
+    """Sharpness (largest Hessian eigenvalue) of f(x, y) = l(xy) at any point, in closed form.
+
+    The Hessian [[y^2 l'', l' + xy l''], [l' + xy l'', x^2 l'']] is 2 x 2, so its top
+    eigenvalue is tr/2 + sqrt((x^2 - y^2)^2 l''^2 / 4 + (l' + xy l'')^2). Off the minimum
+    manifold this differs from s l''(xy) by O(|l'|); on it, it equals s l''(z*) (Lemma 3.1).
+
+    Args:
+      l: scalar loss.
+      x, y: coordinates (scalars or broadcastable arrays).
+
+    Returns:
+      lambda_max of the Hessian, shaped like ``x * y``.
+
+    References:
+      Gan (2026), Lemma 3.1 (Hessian of l(xy)).
+    """
+    fn = _loss(l).fn
+    x, y = jnp.asarray(x), jnp.asarray(y)
+    z = x * y
+    lp = jnp.vectorize(jax.grad(fn))(z)
+    lpp = jnp.vectorize(jax.grad(jax.grad(fn)))(z)
+    half_tr = 0.5 * (x * x + y * y) * lpp
+    half_diff = 0.5 * (x * x - y * y) * lpp
+    off = lp + z * lpp
+    return half_tr + jnp.sqrt(half_diff * half_diff + off * off)
+
+
 # --------------------------------------------------------------------------- exact updates (App. A)
 
 
@@ -481,6 +521,36 @@ def lemma_a2_h(l: ScalarLoss, eta):
     m = minimum_derivatives(l)
     out = 3 * e * m.l3**2 - m.l4 * ((e * m.l2 - 1) ** 2 + 1)
     return float(out) if out.ndim == 0 else out
+
+
+def two_step_contraction(l: ScalarLoss, lam, z) -> Array:
+    """|z_2 - z*| / |z_0 - z*| for two steps of 1-D GD z -> z - lam l'(z) started at ``z``.
+
+    Below 1 means the two-step map pulls z towards the minimum. For alpha > 0 this holds
+    for steps at or slightly below the threshold 2 / l2, near z*: at lam = 2 / l2 the
+    two-step map is u -> u - 2 C u^3 with C = alpha / (3 l2^2) > 0.
+
+    Args:
+      l: scalar loss.
+      lam: step(s) of the z-dynamics (lambda = eta s for GD on l(xy)), broadcastable with ``z``.
+      z: starting point(s), different from z*.
+
+    Returns:
+      The ratio, with the broadcast shape of ``lam`` and ``z``.
+
+    References:
+      Gan (2026), Lemma A.5 (statement not recovered; this is the two-step descent it
+      provides in the regime lambda <= 2 / l2).
+    """
+    l = _loss(l)
+    lp = jnp.vectorize(jax.grad(l.fn))
+    z = jnp.asarray(z)
+    if not jnp.issubdtype(z.dtype, jnp.floating):
+        z = z.astype(_float_dtype())
+    lam = jnp.asarray(lam, z.dtype)
+    z1 = z - lam * lp(z)
+    z2 = z1 - lam * lp(z1)
+    return jnp.abs(z2 - l.z_star) / jnp.abs(z - l.z_star)
 
 
 # --------------------------------------------------------------------------- Theorem 4.2: 2-cycle
@@ -628,6 +698,43 @@ def cycle_residuals(l: ScalarLoss, eta, p_minus: Array, p_plus: Array) -> tuple[
     p_minus, p_plus = jnp.asarray(p_minus), jnp.asarray(p_plus)
     eta = jnp.asarray(eta, p_plus.dtype)
     return p_plus - p_minus - eta * lp(p_plus), lp(p_plus) + lp(p_minus)
+
+
+def branch_slopes(l: ScalarLoss, eta, p_minus: Array, p_plus: Array) -> tuple[Array, Array, Array, Array]:
+    """Implicit-function slopes dp_-/deta and dp_+/deta of the 2-cycle branches.
+
+    Each branch point p solves F(p, eta) = l'(p) + l'(q) = 0 with its partner
+    q = p - eta l'(p). Then dp/deta = -F_eta / F_p with F_eta = -l''(q) l'(p) and
+    F_p = l''(p) + l''(q) (1 - eta l''(p)). A branch is smooth and monotone as long as
+    F_p does not vanish on it (the argument of Lemma 5.1).
+
+    Args:
+      l: scalar loss.
+      eta: learning rate(s), broadcastable with the points.
+      p_minus, p_plus: the cycle (e.g. from :func:`bifurcation_cycle`).
+
+    Returns:
+      (dp_minus, dp_plus, Fp_minus, Fp_plus).
+
+    References:
+      Gan (2026), Lemma 5.1 (proof via the implicit function theorem).
+    """
+    fn = _loss(l).fn
+    lp = jnp.vectorize(jax.grad(fn))
+    lpp = jnp.vectorize(jax.grad(jax.grad(fn)))
+    p_minus, p_plus = jnp.asarray(p_minus), jnp.asarray(p_plus)
+    eta = jnp.asarray(eta, p_plus.dtype)
+
+    def slope(p):
+        g = lp(p)
+        q = p - eta * g
+        f_eta = -lpp(q) * g
+        f_p = lpp(p) + lpp(q) * (1 - eta * lpp(p))
+        return -f_eta / f_p, f_p
+
+    dm, fm = slope(p_minus)
+    dp, fp = slope(p_plus)
+    return dm, dp, fm, fp
 
 
 # --------------------------------------------------------------------------- Lemma B.1: lambda(z)
@@ -859,6 +966,139 @@ def gd_product_until(
         jnp.asarray(grad_tol, dt), chunk,
     )
     return x, y, int(t)
+
+
+class LimitRuns(NamedTuple):
+    """Final states of many GD runs on l(xy) from :func:`eos_init` starts (see :func:`limit_runs`).
+
+    All arrays share the broadcast shape of (etas, mu0s, dz0s).
+
+    Attributes:
+      eta, mu0, dz0: the settings of each run.
+      x, y: final parameters (the last valid iterate for a diverged run).
+      z: final product x y.
+      s: final x^2 + y^2.
+      sharpness: top Hessian eigenvalue at the final iterate (:func:`product_sharpness`).
+      limit_sharpness: s l''(z*), the sharpness of the limit point on the minimum manifold
+        (Lemma 3.1). The final iterate sits a round-off distance u ~ 1e-11 from z*, which
+        moves ``sharpness`` by O(s l3 u) but s only by O(u^2): this is the number to compare
+        with Theorem 5.2 at small eta.
+      grad: final |l'(x y)|.
+      steps: GD steps taken (a multiple of ``chunk``; the step cap if never converged).
+      converged: |l'(x y)| < grad_tol and no divergence.
+      diverged_at: first step whose iterate was non-finite or left the ball of radius
+        max_norm, -1 if never.
+    """
+
+    eta: np.ndarray
+    mu0: np.ndarray
+    dz0: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+    z: np.ndarray
+    s: np.ndarray
+    sharpness: np.ndarray
+    limit_sharpness: np.ndarray
+    grad: np.ndarray
+    steps: np.ndarray
+    converged: np.ndarray
+    diverged_at: np.ndarray
+
+    def reports(self) -> list[str]:
+        """One line per run: ``"converged after k steps"``, ``"diverged at step k"`` or ``"not converged"``."""
+        out = []
+        for c, d, k in zip(self.converged.ravel(), self.diverged_at.ravel(), self.steps.ravel()):
+            out.append(f"diverged at step {int(d)}" if d >= 0 else
+                       f"converged after {int(k)} steps" if c else f"not converged after {int(k)} steps")
+        return out
+
+
+@functools.partial(jax.jit, static_argnames=("fn", "chunk"))
+def _limit_kernel(fn, eta, x0, y0, max_steps, grad_tol, max_norm2, chunk):
+    lp = jax.grad(fn)
+
+    def single(et, xa, ya):
+        step = _guarded_step(lp, et, max_norm2)
+
+        def cond(st):
+            x, y, div, t = st
+            return (t < max_steps) & ~(jnp.abs(lp(x * y)) < grad_tol) & (div < 0)
+
+        def body(st):
+            return lax.fori_loop(0, chunk, lambda _, s: step(s), st, unroll=8)
+
+        init = (xa, ya, jnp.asarray(-1, jnp.int32), jnp.asarray(0, jnp.int32))
+        return lax.while_loop(cond, body, init)
+
+    # vmap of a while_loop runs until every lane is done; finished lanes are frozen.
+    return jax.vmap(single)(eta, x0, y0)
+
+
+def limit_runs(
+    l: ScalarLoss,
+    etas,
+    mu0s,
+    dz0s,
+    *,
+    max_steps: int = 3_000_000,
+    grad_tol: float = 1e-13,
+    chunk: int = 1000,
+    max_norm: float = 1e8,
+) -> LimitRuns:
+    """Run GD on l(xy) to convergence (or divergence) from EoS starts, all settings in one vmapped loop.
+
+    Each run starts at :func:`eos_init` (eta, mu0, dz0) and stops once |l'(x y)| < grad_tol
+    (tested every ``chunk`` steps), once it diverges, or at ``max_steps``. Below about
+    |l'| ~ 1e-12 the iteration can stall in round-off (the large coordinate x ~ eta^(-1/2)
+    stops changing in its last bit); such runs use up the step cap, which is harmless
+    because the final state no longer moves.
+
+    Args:
+      l: scalar loss.
+      etas, mu0s, dz0s: learning rates in (0, inf), initial excesses eta s0 l2 - 2 in
+        (-2, inf) and offsets x0 y0 - z*; broadcast against each other.
+      max_steps: step cap per run, integer in [1, 10^9].
+      grad_tol: convergence test |l'(xy)| < grad_tol, in (0, inf).
+      chunk: steps between tests, integer in [1, 100000].
+      max_norm: divergence radius on sqrt(x^2 + y^2), in (0, inf).
+
+    Returns:
+      :class:`LimitRuns` with numpy arrays of the broadcast shape.
+
+    References:
+      Gan (2026), Theorems 4.3 and 5.2.
+    """
+    l = _loss(l)
+    e = _etas("etas", etas, 0.0)
+    mu = np.asarray(mu0s, dtype=float)
+    if mu.size == 0 or not np.all(np.isfinite(mu)) or not np.all(mu > -2):
+        raise ValueError(f"mu0s must be real number(s) in (-2, inf), got {mu0s!r}")
+    dz = np.asarray(dz0s, dtype=float)
+    if dz.size == 0 or not np.all(np.isfinite(dz)):
+        raise ValueError(f"dz0s must be finite real number(s), got {dz0s!r}")
+    max_steps = _int("max_steps", max_steps, 1, 10**9)
+    grad_tol = _real("grad_tol", grad_tol, 0.0)
+    chunk = _int("chunk", chunk, 1, 100000)
+    max_norm = _real("max_norm", max_norm, 0.0)
+    e, mu, dz = np.broadcast_arrays(e, mu, dz)
+    shape = e.shape
+    starts = np.array([eos_init(l, float(a), float(b), float(c)) for a, b, c in zip(e.ravel(), mu.ravel(), dz.ravel())])
+    dt = _float_dtype()
+    x, y, div, t = _limit_kernel(
+        l.fn, jnp.asarray(e.ravel(), dt), jnp.asarray(starts[:, 0], dt), jnp.asarray(starts[:, 1], dt),
+        jnp.asarray(max_steps, jnp.int32), jnp.asarray(grad_tol, dt), jnp.asarray(max_norm**2, dt), chunk,
+    )
+    g = np.abs(np.asarray(jax.vmap(jax.grad(l.fn))(x * y)))
+    div = np.asarray(div)
+    S = np.asarray(product_sharpness(l, x, y))
+    x, y = np.asarray(x), np.asarray(y)
+    return LimitRuns(
+        eta=e.copy(), mu0=mu.copy(), dz0=dz.copy(),
+        x=x.reshape(shape), y=y.reshape(shape), z=(x * y).reshape(shape), s=(x * x + y * y).reshape(shape),
+        sharpness=S.reshape(shape), limit_sharpness=((x * x + y * y) * minimum_derivatives(l).l2).reshape(shape),
+        grad=g.reshape(shape), steps=np.asarray(t).reshape(shape),
+        converged=((g < grad_tol) & (div < 0)).reshape(shape), diverged_at=div.reshape(shape),
+    )
 
 
 def gd_scalar_final(
@@ -1170,6 +1410,67 @@ def phase2_lag(l: ScalarLoss, eta) -> float | np.ndarray:
     return float(out) if out.ndim == 0 else out
 
 
+def predicted_phase3_rate(l: ScalarLoss, eta) -> float | np.ndarray:
+    """log(1 + mu_inf) with mu_inf = -3 eta^2 l2^4 / alpha: the per-step log-rate of Phase III.
+
+    Near the limit, one step maps u = z - z* to -(1 + mu) u with mu = lambda l2 - 2, so
+    |u_t| ~ (1 + mu_inf)^t once lambda has settled at lambda_inf.
+
+    Args:
+      l: product-stable scalar loss.
+      eta: learning rate(s), in (0, inf) with 3 eta^2 l2^4 / alpha < 1.
+
+    Returns:
+      The (negative) rate per step, float or array like ``eta``.
+
+    References:
+      Gan (2026), Lemma B.8 (linear convergence in Phase III).
+    """
+    m = minimum_derivatives(l)
+    _require_stable(m, "predicted_phase3_rate")
+    e = _etas("eta", eta, 0.0)
+    mu_inf = -3 * e**2 * m.l2**4 / m.alpha
+    if np.any(mu_inf <= -1):
+        raise ValueError(f"eta must keep 3 eta^2 l2^4 / alpha in (0, 1), got eta={eta!r}")
+    out = np.log1p(mu_inf)
+    return float(out) if out.ndim == 0 else out
+
+
+def fit_log_rate(u, *, lo: float = 1e-10, hi: float = 1e-4, record_every: int = 1) -> tuple[float, int]:
+    """Least-squares slope of log|u_t| per step over the tail where lo <= |u_t| <= hi.
+
+    The window starts after the last record with |u_t| > hi, so transients that come back
+    above ``hi`` are excluded, and ends at the first record below ``lo`` (round-off floor).
+
+    Args:
+      u: recorded deviations z_t - z* (1-D), one every ``record_every`` steps.
+      lo, hi: window on |u|, 0 < lo < hi.
+      record_every: steps between records, integer in [1, inf).
+
+    Returns:
+      (slope per step, number of records used).
+
+    Raises:
+      ValueError: if fewer than 3 records fall in the window.
+
+    References:
+      Gan (2026), Lemma B.8.
+    """
+    lo = _real("lo", lo, 0.0)
+    hi = _real("hi", hi, lo)
+    record_every = _int("record_every", record_every, 1)
+    a = np.abs(np.asarray(u, dtype=float).ravel())
+    above = np.nonzero(a > hi)[0]
+    start = int(above[-1]) + 1 if above.size else 0
+    below = np.nonzero(a[start:] < lo)[0]
+    stop = start + int(below[0]) if below.size else a.size
+    t = np.arange(start, stop)
+    if t.size < 3:
+        raise ValueError(f"u must have at least 3 records with lo <= |u| <= hi after the last |u| > hi, got {t.size}")
+    slope = np.polyfit(t * record_every, np.log(a[start:stop]), 1)[0]
+    return float(slope), int(t.size)
+
+
 # --------------------------------------------------------------------------- Section 6 and Table 1
 
 
@@ -1274,3 +1575,112 @@ def table_1_rows() -> list[tuple[ScalarLoss, tuple[float, float, float, float]]]
     rows += [(log_cosh(), (0.0, 1.0, 0.0, -2.0)), (sqrt_one_plus_sq(), (0.0, 1.0, 0.0, -3.0))]
     return rows
 
+
+def eq13_constant(l: ScalarLoss, beta: float, delta: float, num: int = 2001) -> float:
+    """Largest c with l'(s)/s <= 1 - c |s|^beta on a grid of 0 < |s| <= delta (Eq. 13).
+
+    Ahn et al.'s Assumption 6.3 asks for some c > 0. The value returned is
+    min over the grid of (1 - l'(s)/s) / |s|^beta; a non-positive value means Eq. 13
+    fails with this beta on [-delta, delta].
+
+    Args:
+      l: even scalar loss with minimum 0 and l''(0) = 1.
+      beta: exponent, in (0, inf).
+      delta: half-width of the neighbourhood, in (0, inf).
+      num: grid points on (0, delta], integer in [2, 10^7].
+
+    Returns:
+      The constant c (float).
+
+    References:
+      Gan (2026), Assumption 6.3 and Lemma 6.4; Ahn et al. (2023).
+    """
+    l = _loss(l)
+    beta = _real("beta", beta, 0.0)
+    delta = _real("delta", delta, 0.0)
+    num = _int("num", num, 2, 10**7)
+    s = jnp.linspace(delta / num, delta, num, dtype=_float_dtype())
+    s = jnp.concatenate([-s[::-1], s])
+    g = jax.vmap(jax.grad(l.fn))(s)
+    return float(jnp.min((1 - g / s) / jnp.abs(s) ** beta))
+
+
+def _beta4_even(z: Array) -> Array:
+    # 3 (z arctan z - log(1 + z^2) / 2) - 2 (sqrt(1 + z^2) - 1): l'' = (1+z^2)^(-3/2) (3 sqrt(1+z^2) - 2) > 0.
+    r = jnp.sqrt(1.0 + z * z)
+    return 3.0 * (z * jnp.arctan(z) - jnp.log(r)) - 2.0 * (r - 1.0)
+
+
+def beta4_even_loss() -> ScalarLoss:
+    """An even convex loss with l''(0) = 1 and l^(4)(0) = 0, hence alpha(l, 0) = 0.
+
+    l(z) = 3 (z arctan z - log(1 + z^2) / 2) - 2 (sqrt(1 + z^2) - 1). Its Taylor series is
+    z^2 / 2 - z^6 / 40 + ..., so l'(s)/s = 1 - 0.15 s^4 + ...: it meets Eq. 13 with beta = 4
+    but with no c > 0 for beta = 2. l'' = (1+z^2)^(-3/2) (3 sqrt(1+z^2) - 2) > 0 and
+    |l'| < 3 pi / 2 - 2, so it is convex and Lipschitz (constant about 2.71, not 1).
+
+    Returns:
+      The loss, with z* = 0.
+
+    References:
+      Gan (2026), caveat to Lemma 6.4 (Ahn et al.'s Assumption 6.3 with beta > 2).
+    """
+    return ScalarLoss("beta4_even", _beta4_even, 0.0,
+                      r"3\left(z\arctan z-\tfrac12\log(1+z^2)\right)-2\left(\sqrt{1+z^2}-1\right)")
+
+
+@dataclasses.dataclass(frozen=True)
+class _Regularity:
+    p: float
+    c: float
+    mu: float
+
+    def __call__(self, z: Array) -> Array:
+        u = z - self.mu
+        return self.c * (u * u + 1.0) ** (0.5 * self.p)
+
+
+def regularity_family(p: float, c: float = 1.0, mu: float = 0.0) -> ScalarLoss:
+    """Candidate for Wang et al.'s family (Eq. 14): l(z) = c ((z - mu)^2 + 1)^(p/2), minimum z* = mu.
+
+    Eq. 14 was not recovered from the source; this is the companion sheet's candidate.
+    l2 = c p, l3 = 0, l4 = 3 c p (p - 2), so alpha = 3 c^2 p^2 (2 - p): positive iff p < 2.
+
+    Args:
+      p: exponent, in (0, inf) (p <= 0 has no minimum at mu).
+      c: scale, in (0, inf).
+      mu: location of the minimum, real.
+
+    Returns:
+      The loss.
+
+    References:
+      Gan (2026), Eq. 14 and Lemma 6.5 (family uncertain); Wang et al. (2023).
+    """
+    p = _real("p", p, 0.0)
+    c = _real("c", c, 0.0)
+    mu = _real("mu", mu)
+    return ScalarLoss(f"reg_p{p:g}_c{c:g}_mu{mu:g}", _Regularity(p, c, mu), mu,
+                      rf"{c:g}\,((z-{mu:g})^2+1)^{{{p:g}/2}}")
+
+
+def regularity_family_alpha(p, c=1.0):
+    """alpha = 3 c^2 p^2 (2 - p) of :func:`regularity_family` at its minimum (independent of mu).
+
+    Args:
+      p: exponent(s), in (0, inf).
+      c: scale(s), in (0, inf).
+
+    Returns:
+      alpha (float or array, broadcast of ``p`` and ``c``).
+
+    References:
+      Gan (2026), Lemma 6.5 (for the candidate family).
+    """
+    p_arr, c_arr = np.asarray(p, dtype=float), np.asarray(c, dtype=float)
+    if p_arr.size == 0 or not np.all(p_arr > 0) or not np.all(np.isfinite(p_arr)):
+        raise ValueError(f"p must be real number(s) in (0, inf), got {p!r}")
+    if c_arr.size == 0 or not np.all(c_arr > 0) or not np.all(np.isfinite(c_arr)):
+        raise ValueError(f"c must be real number(s) in (0, inf), got {c!r}")
+    out = 3 * c_arr**2 * p_arr**2 * (2 - p_arr)
+    return float(out) if out.ndim == 0 else out

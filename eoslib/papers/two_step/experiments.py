@@ -1,0 +1,387 @@
+"""Appendix B experiments of Chen & Bruna (2023): the 16-neuron teacher-student net and ReLU MLPs.
+
+* **Teacher-student (Appendix B.3.1, Figure 8).** Teacher ``f*(x) = sum_i relu(e_i . x)`` on
+  ``x ~ Unif(S^{d-1})``, ``d = 16``; student ``sum_i v_i relu(w_i . x)`` with 16 neurons, loss
+  ``mean (f - f*)^2`` (no 1/2) over ``N`` samples. Every ``{v_i w_i = e_i}`` is a minimum; the
+  ratios ``kappa_i = ||w_i|| / v_i`` parametrise the family and set its sharpness.
+* **ReLU MLPs (Appendix B.3.2, Figures 9-11).** Full-batch GD on a 2-class subset with
+  one-hot targets and ``1/(2N) sum ||f - y||^2``, tracked with the sharpness (Lanczos on
+  Hessian-vector products, warm-started), the alignment ``|cos(grad L, u_1)|`` of the gradient
+  with the top Hessian eigenvector, and the stability number ``3 phi'''^2 - phi'' phi''''`` of
+  the loss along the gradient at the line-search minimum (Definition 5).
+
+References:
+  L. Chen and J. Bruna, "Beyond the Edge of Stability via Two-step Gradient Updates",
+  ICML 2023, arXiv:2206.04172: Appendix B.3 (Eq. 21-24), Definition 5, Figures 8-11.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import partial
+from typing import Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import Array
+
+from eoslib import curvature
+from eoslib.papers.two_step.relu_neuron import _fdtype, _int, _real, _reals, sphere_samples
+
+__all__ = [
+    "teacher_student_data",
+    "student_output",
+    "student_loss",
+    "student_params",
+    "student_ratios",
+    "uniform_ratio_sharpness",
+    "line_search_minimum",
+    "slice_stability",
+    "TrackedRun",
+    "tracked_gd",
+    "mnist_like_binary",
+]
+
+
+# --------------------------------------------------------------------------- teacher-student
+
+
+def teacher_student_data(key: Array, num_samples: int, d: int = 16) -> tuple[Array, Array]:
+    """Inputs uniform on ``S^{d-1}`` and labels ``f*(x) = sum_i relu(x_i)`` (teacher ``w_i = e_i``).
+
+    Args:
+      key: ``jax.random`` key.
+      num_samples: ``N``, an integer >= 1.
+      d: input dimension = number of teacher neurons, an integer >= 2.
+
+    Returns:
+      ``(x, y)`` with shapes ``(N, d)`` and ``(N,)``.
+
+    References:
+      Chen & Bruna (2023), Appendix B.3.1.
+    """
+    x = sphere_samples(key, num_samples, d)
+    return x, jnp.sum(jax.nn.relu(x), axis=1)
+
+
+def _split(params: Array, m: int) -> tuple[Array, Array]:
+    return params[:m], params[m:].reshape(m, -1)
+
+
+def student_output(params: Array, x: Array, num_neurons: int = 16) -> Array:
+    """``f(x) = sum_i v_i relu(w_i . x)`` for a flat ``params = (v (m,), W (m, d) row-major)``."""
+    v, W = _split(params, num_neurons)
+    return jax.nn.relu(x @ W.T) @ v
+
+
+def student_loss(params: Array, x: Array, y: Array, num_neurons: int = 16) -> Array:
+    """``mean_i (f(x_i) - y_i)^2`` (no 1/2; Appendix B.3.1's convention, threshold eta ~ 2.5)."""
+    r = student_output(params, x, num_neurons) - y
+    return jnp.mean(r * r)
+
+
+def student_params(ratios, *, noise: float = 0.0, key: Array | None = None) -> Array:
+    """A point of the minimum family ``v_i w_i = e_i`` with ``||w_i|| / v_i = kappa_i``, plus noise.
+
+    ``w_i = sqrt(kappa_i) e_i`` and ``v_i = 1 / sqrt(kappa_i)``; then i.i.d. ``N(0, noise^2)``
+    is added to every coordinate (Eq. 22).
+
+    Args:
+      ratios: ``(m,)`` ratios ``kappa_i`` in (0, inf); ``m`` is the number of neurons (= ``d``).
+      noise: standard deviation of the perturbation, in [0, inf).
+      key: ``jax.random`` key, required when ``noise > 0``.
+
+    Returns:
+      Flat ``(m + m^2,)`` parameters.
+
+    References:
+      Chen & Bruna (2023), Eq. 21-22.
+    """
+    k = _reals("ratios", ratios, 0.0)
+    if k.ndim != 1:
+        raise ValueError(f"ratios must be a 1-D array, got shape {k.shape}")
+    sd = _real("noise", noise, 0.0, lo_open=False)
+    m = k.size
+    dt = _fdtype()
+    kj = jnp.asarray(k, dt)
+    p = jnp.concatenate([1.0 / jnp.sqrt(kj), (jnp.sqrt(kj)[:, None] * jnp.eye(m, dtype=dt)).ravel()])
+    if sd > 0:
+        if key is None:
+            raise ValueError("key is required when noise > 0")
+        p = p + sd * jax.random.normal(key, p.shape, dt)
+    return p
+
+
+def student_ratios(params: Array, num_neurons: int = 16) -> Array:
+    """``kappa_i = ||w_i|| / v_i`` of every neuron (batched over leading axes of ``params``)."""
+    v = params[..., :num_neurons]
+    W = params[..., num_neurons:].reshape(params.shape[:-1] + (num_neurons, -1))
+    return jnp.linalg.norm(W, axis=-1) / v
+
+
+def uniform_ratio_sharpness(kappas, x: Array, y: Array) -> np.ndarray:
+    """Sharpness (dense Hessian, top eigenvalue) of the noiseless minimum with all ``kappa_i = kappa``.
+
+    Args:
+      kappas: ratio(s) in (0, inf).
+      x, y: the training set.
+
+    Returns:
+      Sharpness for every ``kappa``.
+
+    References:
+      Chen & Bruna (2023), Figure 8 (e, f).
+    """
+    ks = np.atleast_1d(_reals("kappas", kappas, 0.0))
+    m = int(x.shape[1])
+    f = partial(_student_loss_fixed, x=x, y=y, m=m)
+    out = []
+    for kappa in ks:
+        p = student_params(np.full(m, kappa))
+        out.append(float(curvature.sharpness(f, p)))
+    return np.asarray(out)
+
+
+def _student_loss_fixed(p, *, x, y, m):
+    return student_loss(p, x, y, m)
+
+
+# --------------------------------------------------------------------------- Definition 5
+
+
+def line_search_minimum(f: Callable[[Array], Array], w: Array, eta, *, num_points: int = 401,
+                        refine: int = 40) -> tuple[Array, Array]:
+    """Definition 5: ``theta* = theta - eta* grad L`` with ``eta* = argmin_{[0, eta]} L(theta - eta' grad L)``.
+
+    A grid of ``num_points`` step sizes on ``[0, eta]`` locates the minimum; ``refine``
+    golden-section steps then polish it inside the neighbouring grid cells. Traceable (use
+    under ``jit``).
+
+    Args:
+      f: loss of a flat parameter vector.
+      w: point ``theta``.
+      eta: learning rate ``eta`` (upper end of the search).
+      num_points: grid size, >= 3.
+      refine: golden-section iterations, >= 0.
+
+    Returns:
+      ``(theta_star, eta_star)``.
+
+    References:
+      Chen & Bruna (2023), Definition 5, Eq. 23-24.
+    """
+    g = jax.grad(f)(w)
+    eta = jnp.asarray(eta, w.dtype)
+    grid = jnp.linspace(0.0, 1.0, num_points, dtype=w.dtype) * eta
+    vals = jax.vmap(lambda e: f(w - e * g))(grid)
+    i = jnp.argmin(vals)
+    h = eta / (num_points - 1)
+    lo = jnp.maximum(grid[i] - h, 0.0)
+    hi = jnp.minimum(grid[i] + h, eta)
+    r = jnp.asarray((math.sqrt(5.0) - 1.0) / 2.0, w.dtype)
+
+    def body(_, ab):
+        a, b = ab
+        c, d = b - r * (b - a), a + r * (b - a)
+        left = f(w - c * g) < f(w - d * g)
+        return jnp.where(left, a, c), jnp.where(left, d, b)
+
+    a, b = jax.lax.fori_loop(0, refine, body, (lo, hi))
+    e_star = 0.5 * (a + b)
+    # Keep the grid minimum if polishing did not improve on it (flat or kinked slices).
+    e_star = jnp.where(f(w - e_star * g) <= vals[i], e_star, grid[i])
+    return w - e_star * g, e_star
+
+
+def slice_stability(f: Callable[[Array], Array], w: Array, direction: Array) -> tuple[Array, Array]:
+    """``3 phi'''(0)^2 - phi''(0) phi''''(0)`` of ``phi(s) = f(w + s u)``, ``u = direction / |direction|``.
+
+    Nested ``jax.grad`` on the scalar ``s``: exact inside a ReLU activation region, where the loss is
+    a polynomial in ``s``.
+
+    Args:
+      f: loss of a flat parameter vector.
+      w: base point (e.g. the line-search minimum).
+      direction: slice direction (e.g. the gradient at the original point).
+
+    Returns:
+      ``(stability_number, [phi'', phi''', phi''''])``.
+
+    References:
+      Chen & Bruna (2023), Theorem 1 condition, Definition 5 and Figures 9-11 (d).
+    """
+    u = direction / jnp.linalg.norm(direction)
+
+    def phi(s):
+        return f(w + s * u)
+
+    d2 = jax.grad(jax.grad(phi))
+    d3 = jax.grad(d2)
+    d4 = jax.grad(d3)
+    s0 = jnp.zeros((), w.dtype)
+    vals = jnp.stack([d2(s0), d3(s0), d4(s0)])
+    return 3.0 * vals[1] ** 2 - vals[0] * vals[2], vals
+
+
+# --------------------------------------------------------------------------- tracked GD
+
+
+class TrackedRun(NamedTuple):
+    """A full-batch GD run with per-step curvature diagnostics.
+
+    Attributes:
+      loss: ``(T + 1,)`` loss at ``theta_t``.
+      sharpness: ``(T + 1,)`` top Hessian eigenvalue at ``theta_t`` (Lanczos).
+      grad_cos: ``(T + 1,)`` ``|cos(grad L(theta_t), u_1(theta_t))|``.
+      ls_stability: ``(T + 1,)`` stability number of the gradient slice at the line-search minimum
+        from ``theta_t`` (NaN where not computed).
+      ls_curvature: ``(T + 1,)`` ``eta phi''(0)`` at the line-search minimum.
+      ls_eta: ``(T + 1,)`` the line-search step ``eta*``.
+      eta: ``(T + 1,)`` the learning rate used for the step from ``theta_t``.
+      params: ``(T + 1, D)`` iterates if recorded, else ``(2, D)`` (first and last).
+      diverged_at: first step whose loss or parameters were non-finite or ``|theta| > 1e8``
+        (the run stops there; later entries are NaN), ``-1`` if never.
+    """
+
+    loss: np.ndarray
+    sharpness: np.ndarray
+    grad_cos: np.ndarray
+    ls_stability: np.ndarray
+    ls_curvature: np.ndarray
+    ls_eta: np.ndarray
+    eta: np.ndarray
+    params: np.ndarray
+    diverged_at: int
+
+    def report(self) -> str:
+        """``"ran N steps"`` or ``"diverged at step k"``."""
+        n = self.loss.size - 1
+        return f"diverged at step {self.diverged_at}" if self.diverged_at >= 0 else f"ran {n} steps without diverging"
+
+
+@partial(jax.jit, static_argnames=("f", "num_points"))
+def _diagnostics(f, w, eta, u, *, num_points):
+    loss, g = jax.value_and_grad(f)(w)
+    cos = jnp.abs(jnp.dot(g, u)) / (jnp.linalg.norm(g) * jnp.linalg.norm(u))
+    w_star, e_star = line_search_minimum(f, w, eta, num_points=num_points)
+    c, vals = slice_stability(f, w_star, g)
+    return loss, g, cos, c, eta * vals[0], e_star
+
+
+def tracked_gd(f: Callable[[Array], Array], w0: Array, etas, *, lanczos_tol: float = 1e-6,
+               lanczos_iter: int = 100, line_search_points: int = 401, record_params: bool = False,
+               diagnostics_every: int = 1) -> TrackedRun:
+    """Full-batch GD with a learning-rate schedule and per-step curvature diagnostics.
+
+    Each step computes, at ``theta_t``: the loss, the sharpness and top eigenvector (Lanczos on
+    HVPs, warm-started from the previous eigenvector), ``|cos(grad L, u_1)|``, and Definition 5's
+    line-search minimum with the stability number of the gradient slice through it; then it
+    takes the GD step ``theta_t - eta_t grad L(theta_t)``.
+
+    Args:
+      f: loss of a flat parameter vector (pass the same object to reuse compilations).
+      w0: initial parameters ``(D,)``.
+      etas: learning rate per step, a sequence of ``T >= 1`` values in (0, inf) (a schedule);
+        the diagnostics at the final point use the last value.
+      lanczos_tol: relative residual tolerance of Lanczos, in (0, 1).
+      lanczos_iter: maximum HVPs per Lanczos call, an integer >= 2.
+      line_search_points: grid size of the line search, an integer >= 3.
+      record_params: keep every iterate (else only the first and the last).
+      diagnostics_every: compute the Lanczos and line-search diagnostics every this many steps
+        (others are NaN), an integer >= 1.
+
+    Returns:
+      :class:`TrackedRun`. A divergence is reported in ``diverged_at``, never as NaN plots:
+      the arrays after it are NaN and the caller reports "diverged at step k".
+
+    References:
+      Chen & Bruna (2023), Appendix B.3, Definition 5.
+    """
+    eta_arr = _reals("etas", etas, 0.0)
+    if eta_arr.ndim != 1:
+        raise ValueError(f"etas must be a 1-D schedule, got shape {eta_arr.shape}")
+    tol = _real("lanczos_tol", lanczos_tol, 0.0, 1.0)
+    n_iter = _int("lanczos_iter", lanczos_iter, 2)
+    n_pts = _int("line_search_points", line_search_points, 3)
+    every = _int("diagnostics_every", diagnostics_every, 1)
+    w = jnp.asarray(w0, _fdtype())
+    T = eta_arr.size
+    nan = np.full(T + 1, np.nan)
+    loss, sharp, cos, stab, curv, lse = (nan.copy() for _ in range(6))
+    eta_used = np.append(eta_arr, eta_arr[-1])
+    saved = [np.asarray(w)]
+    step = jax.jit(lambda w_, e_: w_ - e_ * jax.grad(f)(w_))
+    v0 = None
+    diverged = -1
+    key = jax.random.PRNGKey(0)
+    for t in range(T + 1):
+        eta_t = jnp.asarray(eta_used[t], w.dtype)
+        if t % every == 0 or t == T:
+            eig = curvature.top_eigenpairs(f, w, k=1, v0=v0, tol=tol, max_iter=n_iter, key=key)
+            u = eig.eigenvectors[:, 0]
+            v0 = u
+            lo, _, c, st, cv, es = _diagnostics(f, w, eta_t, u, num_points=n_pts)
+            sharp[t], cos[t], stab[t], curv[t], lse[t] = (float(eig.eigenvalues[0]), float(c), float(st),
+                                                          float(cv), float(es))
+            loss[t] = float(lo)
+        else:
+            loss[t] = float(f(w))
+        if not np.isfinite(loss[t]):
+            diverged = t
+            loss[t] = np.nan
+            break
+        if t == T:
+            break
+        w_new = step(w, eta_t)
+        if not (bool(jnp.all(jnp.isfinite(w_new))) and float(jnp.linalg.norm(w_new)) <= 1e8):
+            diverged = t + 1
+            break
+        w = w_new
+        if record_params:
+            saved.append(np.asarray(w))
+    if not record_params:
+        saved.append(np.asarray(w))
+    return TrackedRun(loss, sharp, cos, stab, curv, lse, eta_used, np.stack(saved), diverged)
+
+
+# --------------------------------------------------------------------------- data
+
+
+def mnist_like_binary(dataset: str = "digits", *, classes=(0, 1), n_per_class: int | None = None,
+                      min_std: float | None = None, root=None):
+    """The two-class pixel-selected data of Appendix B.3.2 (MNIST) or its offline stand-in (digits).
+
+    Protocol: the first ``n_per_class`` images of each class; keep pixels whose standard
+    deviation over these images, on the raw grey-level scale, is ``>= min_std``; scale by the
+    maximal grey level (1/255 for MNIST, 1/16 for digits); one-hot 2-dim targets.
+
+    Defaults per dataset: MNIST 1000 per class and ``min_std = 110`` (the paper keeps 79
+    inputs); digits all 360 images of classes 0/1 and ``min_std = 4`` (30 inputs; the
+    MNIST threshold scaled to 16 grey levels would keep only 5).
+
+    Args:
+      dataset: ``"digits"`` (scikit-learn, offline) or ``"mnist"`` (local files, see
+        :func:`eoslib.data.load_dataset`); choices digits|mnist.
+      classes: the two classes.
+      n_per_class: images per class, an integer >= 1 or None (dataset default).
+      min_std: pixel-selection threshold on the raw grey-level scale, >= 0, or None (default).
+      root: data directory for MNIST.
+
+    Returns:
+      An :class:`eoslib.data.Dataset`.
+
+    References:
+      Chen & Bruna (2023), Appendix B.3.2.
+    """
+    from eoslib import data
+
+    if dataset not in ("digits", "mnist"):
+        raise ValueError(f"dataset={dataset!r} is not allowed; choices: digits|mnist")
+    if dataset == "mnist":
+        n_per_class = 1000 if n_per_class is None else n_per_class
+        min_std = 110.0 if min_std is None else min_std
+    else:
+        min_std = 4.0 if min_std is None else min_std
+    return data.load_dataset(dataset, classes=tuple(classes), n_per_class=n_per_class, min_std=min_std,
+                             standardize="scale", target="onehot", root=root)
