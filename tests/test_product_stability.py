@@ -257,3 +257,123 @@ def test_bad_input_raises_value_error_naming_parameter():
 def test_import_does_not_enable_x64():
     code = "import jax, eoslib.papers.product_stability; assert not jax.config.jax_enable_x64"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# --------------------------------------------------------------------------- additions: sharpness, Lemma A.5, Lemma 5.1
+
+
+def test_product_sharpness_matches_dense_eigh():
+    rng = np.random.default_rng(3)
+    for loss in (BCE, L2):
+        hess = jax.jit(jax.hessian(ps.product_objective(loss)))
+        pts = rng.uniform(-3, 3, size=(20, 2))
+        got = np.asarray(ps.product_sharpness(loss, pts[:, 0], pts[:, 1]))
+        want = np.array([np.linalg.eigvalsh(np.asarray(hess(jnp.asarray(p))))[-1] for p in pts])
+        scale = np.array([np.linalg.norm(np.asarray(hess(jnp.asarray(p)))) for p in pts])
+        assert np.all(np.abs(got - want) <= 1e-12 * scale)
+    # On the manifold it is s l2 (Lemma 3.1).
+    x = 7.0
+    assert float(ps.product_sharpness(BCE, x, BCE.z_star / x)) == pytest.approx(
+        (x * x + (BCE.z_star / x) ** 2) * ps.minimum_derivatives(BCE).l2, rel=1e-13)
+
+
+def test_two_step_contraction_normal_form():
+    for loss in (BCE, L2):
+        m = ps.minimum_derivatives(loss)
+        C = m.alpha / (3 * m.l2**2)
+        u = np.array([-1e-3, 1e-3])
+        r = np.asarray(ps.two_step_contraction(loss, 2 / m.l2, m.z_star + u))
+        assert np.allclose((1 - r) / (2 * C * u**2), 1.0, atol=0.01)
+        below = np.asarray(ps.two_step_contraction(loss, 0.95 * 2 / m.l2, m.z_star + np.linspace(0.001, 0.05, 20)))
+        assert np.all(below < 1)
+    neg = losses.quartic_negative_control()
+    assert float(ps.two_step_contraction(neg, 2.0, 1.001)) > 1
+
+
+def test_branch_slopes_match_finite_differences():
+    etas = ps.eta_from_mu(BCE, np.array([0.01, 0.1, 0.3]))
+    pm, pp = ps.bifurcation_cycle(BCE, etas)
+    dm, dp, fm, fp = (np.asarray(a) for a in ps.branch_slopes(BCE, etas, pm, pp))
+    h = 1e-3 * np.array([0.01, 0.1, 0.3]) / ps.minimum_derivatives(BCE).l2
+    pm_hi, pp_hi = ps.bifurcation_cycle(BCE, etas + h)
+    pm_lo, pp_lo = ps.bifurcation_cycle(BCE, etas - h)
+    assert np.allclose((np.asarray(pp_hi) - np.asarray(pp_lo)) / (2 * h), dp, rtol=1e-5)
+    assert np.allclose((np.asarray(pm_hi) - np.asarray(pm_lo)) / (2 * h), dm, rtol=1e-5)
+    assert np.all(dp > 0) and np.all(dm < 0) and np.all(fp > 0) and np.all(fm > 0)
+
+
+# --------------------------------------------------------------------------- additions: limit runs, Phase III
+
+
+def test_limit_runs_matches_single_runs_and_reports_divergence():
+    r = ps.limit_runs(L2, np.array([0.1, 0.05]), np.array([[0.05], [0.2]]), 0.05, max_steps=200_000, grad_tol=1e-12)
+    assert r.s.shape == (2, 2) and r.eta.shape == (2, 2)
+    x0, y0 = ps.eos_init(L2, 0.05, 0.2, 0.05)
+    x, y, k = ps.gd_product_until(L2, 0.05, x0, y0, max_steps=200_000, grad_tol=1e-12)
+    assert float(r.x[1, 1]) == pytest.approx(float(x), rel=1e-14)
+    assert int(r.steps[1, 1]) == k
+    assert np.all(r.converged) and np.all(r.diverged_at == -1)
+    assert np.allclose(r.limit_sharpness, r.s * ps.minimum_derivatives(L2).l2)
+    assert np.allclose(r.limit_sharpness, r.sharpness, rtol=1e-9)
+    # Theorem 5.2 at eta = 0.05 (sheet: ratio 0.9801).
+    G = ps.limit_gap_coefficient(L2)
+    assert (2 / 0.05 - r.limit_sharpness[0, 1]) / (G * 0.05) == pytest.approx(0.9801, abs=1e-4)
+    neg = ps.limit_runs(losses.quartic_negative_control(), 0.05, np.array([0.03, 0.1]), 0.05, max_steps=10_000)
+    assert np.all(neg.diverged_at > 0) and not np.any(neg.converged)
+    assert all(s.startswith("diverged at step") for s in neg.reports())
+    assert np.all(np.isfinite(neg.x))
+    with pytest.raises(ValueError, match="mu0s"):
+        ps.limit_runs(L2, 0.05, -3.0, 0.0)
+    with pytest.raises(ValueError, match="etas"):
+        ps.limit_runs(L2, [0.05, -1.0], 0.1, 0.0)
+
+
+def test_phase3_rate_and_fit():
+    G = ps.limit_gap_coefficient(BCE)
+    assert ps.predicted_phase3_rate(BCE, 0.05) == pytest.approx(math.log1p(-G * 0.05**2), rel=1e-14)
+    t = np.arange(5000)
+    u = 0.3 * (-(1 - 2e-3)) ** t  # alternating geometric decay
+    slope, n = ps.fit_log_rate(u, lo=1e-4, hi=1e-1, record_every=1)
+    assert slope == pytest.approx(math.log(1 - 2e-3), rel=1e-10)
+    assert n > 100
+    slope2, _ = ps.fit_log_rate(u[::10], lo=1e-4, hi=1e-1, record_every=10)
+    assert slope2 == pytest.approx(math.log(1 - 2e-3), rel=1e-10)
+    with pytest.raises(ValueError, match="at least 3"):
+        ps.fit_log_rate(u, lo=1e-30, hi=1e-29)
+    with pytest.raises(ValueError, match="alpha"):
+        ps.predicted_phase3_rate(losses.squared(), 0.05)
+
+
+# --------------------------------------------------------------------------- additions: Section 6 losses
+
+
+def test_eq13_and_beta4_loss():
+    lc = losses.log_cosh()
+    assert float(ps.eq13_ratio(lc, 1e-3, 2.0)) == pytest.approx(1 / 3, rel=1e-5)
+    c = ps.eq13_constant(lc, 2.0, 0.3, s_min=1e-3)
+    assert 0 < c <= 1 / 3
+    flat = ps.beta4_even_loss()
+    d = np.asarray(losses.derivatives(flat, 0.0, 4))
+    assert np.allclose(d[2:], [1.0, 0.0, 0.0], atol=1e-12)
+    assert float(losses.product_stability(flat)) == pytest.approx(0.0, abs=1e-12)
+    assert ps.eq13_constant(flat, 4.0, 0.3, s_min=1e-2) > 0.1
+    assert float(ps.eq13_ratio(flat, 0.01, 2.0)) == pytest.approx(0.15e-4, rel=0.01)
+    with pytest.raises(ValueError, match="s_min"):
+        ps.eq13_constant(lc, 2.0, 0.1, s_min=0.5)
+
+
+def test_regularity_family_alpha():
+    for p in (0.5, 1.0, 1.5, 2.0, 3.0):
+        for c in (0.3, 2.0):
+            loss = ps.regularity_family(p, c, mu=0.7)
+            m = ps.minimum_derivatives(loss)
+            assert m.z_star == 0.7
+            assert m.l2 == pytest.approx(c * p, rel=1e-12)
+            assert m.alpha == pytest.approx(ps.regularity_family_alpha(p, c), rel=1e-10, abs=1e-10)
+    assert np.all(np.sign(ps.regularity_family_alpha(np.array([1.0, 2.5]))) == [1, -1])
+    # Same parameters -> equal losses (jit caches are reused).
+    assert ps.regularity_family(1.5, 1.0, 0.0) == ps.regularity_family(1.5, 1.0, 0.0)
+    with pytest.raises(ValueError, match="p must"):
+        ps.regularity_family(0.0)
+    with pytest.raises(ValueError, match="c must"):
+        ps.regularity_family_alpha(1.0, -1.0)

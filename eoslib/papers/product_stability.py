@@ -99,10 +99,15 @@ __all__ = [
     "multilayer_minimum_closed_form",
     "multilayer_alpha_closed_form",
     "table_1_rows",
+    "eq13_ratio",
     "eq13_constant",
     "beta4_even_loss",
     "regularity_family",
     "regularity_family_alpha",
+    "NetworkEoSRun",
+    "track_network_eos",
+    "AlphaProfile",
+    "alpha_spectral_profile",
 ]
 
 
@@ -1576,18 +1581,47 @@ def table_1_rows() -> list[tuple[ScalarLoss, tuple[float, float, float, float]]]
     return rows
 
 
-def eq13_constant(l: ScalarLoss, beta: float, delta: float, num: int = 2001) -> float:
-    """Largest c with l'(s)/s <= 1 - c |s|^beta on a grid of 0 < |s| <= delta (Eq. 13).
+def eq13_ratio(l: ScalarLoss, s, beta: float) -> Array:
+    """(1 - l'(s)/s) / |s|^beta: Eq. 13 holds on a set of s with constant c iff this is >= c there.
 
-    Ahn et al.'s Assumption 6.3 asks for some c > 0. The value returned is
-    min over the grid of (1 - l'(s)/s) / |s|^beta; a non-positive value means Eq. 13
-    fails with this beta on [-delta, delta].
+    l'(s) is a difference of nearly equal numbers for small s, so the value carries a
+    round-off error of about eps / |s|^(beta + 1); keep |s| well above eps^(1/(beta+1)).
+
+    Args:
+      l: even scalar loss with minimum 0 and l''(0) = 1.
+      s: nonzero point(s), any shape.
+      beta: exponent, in (0, inf).
+
+    Returns:
+      The ratio, shaped like ``s``. As s -> 0 it tends to -l^(4)(0)/6 for beta = 2.
+
+    References:
+      Gan (2026), Assumption 6.3 (Eq. 13) and Lemma 6.4; Ahn et al. (2023).
+    """
+    l = _loss(l)
+    beta = _real("beta", beta, 0.0)
+    s = jnp.asarray(s)
+    if not jnp.issubdtype(s.dtype, jnp.floating):
+        s = s.astype(_float_dtype())
+    g = jnp.vectorize(jax.grad(l.fn))(s)
+    return (1 - g / s) / jnp.abs(s) ** beta
+
+
+def eq13_constant(l: ScalarLoss, beta: float, delta: float, *, s_min: float | None = None, num: int = 400) -> float:
+    """Largest c with l'(s)/s <= 1 - c |s|^beta on s_min <= |s| <= delta (Eq. 13), on a log grid.
+
+    Ahn et al.'s Assumption 6.3 asks for some c > 0 on a neighbourhood of 0. The value
+    returned is the minimum of :func:`eq13_ratio` over +-s on a log grid of [s_min, delta];
+    a non-positive value means Eq. 13 fails with this beta there. Below s_min the ratio is
+    its Taylor limit up to O(s_min^2) (for beta = 2: -l^(4)(0)/6), which round-off would
+    otherwise swamp.
 
     Args:
       l: even scalar loss with minimum 0 and l''(0) = 1.
       beta: exponent, in (0, inf).
       delta: half-width of the neighbourhood, in (0, inf).
-      num: grid points on (0, delta], integer in [2, 10^7].
+      s_min: smallest |s| of the grid, in (0, delta); default delta / 100.
+      num: grid points per side, integer in [2, 10^7].
 
     Returns:
       The constant c (float).
@@ -1595,14 +1629,12 @@ def eq13_constant(l: ScalarLoss, beta: float, delta: float, num: int = 2001) -> 
     References:
       Gan (2026), Assumption 6.3 and Lemma 6.4; Ahn et al. (2023).
     """
-    l = _loss(l)
-    beta = _real("beta", beta, 0.0)
     delta = _real("delta", delta, 0.0)
+    s_min = delta / 100 if s_min is None else _real("s_min", s_min, 0.0, delta)
     num = _int("num", num, 2, 10**7)
-    s = jnp.linspace(delta / num, delta, num, dtype=_float_dtype())
-    s = jnp.concatenate([-s[::-1], s])
-    g = jax.vmap(jax.grad(l.fn))(s)
-    return float(jnp.min((1 - g / s) / jnp.abs(s) ** beta))
+    s = np.geomspace(s_min, delta, num)
+    s = jnp.asarray(np.concatenate([-s[::-1], s]), _float_dtype())
+    return float(jnp.min(eq13_ratio(l, s, beta)))
 
 
 def _beta4_even(z: Array) -> Array:
@@ -1684,3 +1716,198 @@ def regularity_family_alpha(p, c=1.0):
         raise ValueError(f"c must be real number(s) in (0, inf), got {c!r}")
     out = 3 * c_arr**2 * p_arr**2 * (2 - p_arr)
     return float(out) if out.ndim == 0 else out
+
+
+# --------------------------------------------------------------------------- Section 7 and Figure 5: networks
+
+
+class NetworkEoSRun(NamedTuple):
+    """Full-batch GD on a network with sharpness tracking and product-stability evaluations.
+
+    Attributes:
+      eta: learning rate.
+      steps, loss: loss records (``steps`` are GD step indices).
+      eig_steps, sharpness: top Hessian eigenvalue (Lanczos) at ``eig_steps``.
+      alpha_steps: steps at which Definition 7.1 was evaluated.
+      alpha: one :class:`eoslib.stability.ProductStability` per ``alpha_steps`` entry.
+      weights: ``(len(alpha_steps), D)`` parameters at ``alpha_steps`` (for follow-up
+        evaluations, e.g. a cutoff profile).
+      diverged_at: first invalid step, -1 if none (the run stops there).
+      from_cache: True if every training segment came from the ``eoslib.train`` cache.
+    """
+
+    eta: float
+    steps: np.ndarray
+    loss: np.ndarray
+    eig_steps: np.ndarray
+    sharpness: np.ndarray
+    alpha_steps: np.ndarray
+    alpha: list
+    weights: np.ndarray
+    diverged_at: int
+    from_cache: bool
+
+    def alpha_array(self, field: str = "alpha") -> np.ndarray:
+        """One attribute of every evaluation as an array, e.g. ``"third_term"`` or ``"fourth_term"``."""
+        return np.array([getattr(a, field) for a in self.alpha], dtype=float)
+
+
+def track_network_eos(
+    f: Callable[[Array], Array],
+    w0,
+    eta: float,
+    num_steps: int,
+    *,
+    eig_every: int = 20,
+    alpha_every: int = 200,
+    alpha_kwargs: dict | None = None,
+    eig_tol: float = 1e-5,
+    eig_max_iter: int = 100,
+    settings: dict | None = None,
+    cache_dir=None,
+    progress: bool = False,
+) -> NetworkEoSRun:
+    """GD on a flat-parameter loss, with Definition 7.1 evaluated every ``alpha_every`` steps.
+
+    Training runs in segments of ``alpha_every`` steps through :func:`eoslib.train.train_gd`
+    (sharpness by warm-started Lanczos every ``eig_every`` steps; each segment is cached
+    when ``settings`` is given, keyed by the settings, the segment index and the segment's
+    starting point). At every segment boundary, and at the end, it evaluates
+    :func:`eoslib.stability.multivariate_product_stability` with ``alpha_kwargs``.
+
+    Args:
+      f: training loss of the flat parameters (e.g. from :func:`eoslib.nets.flat_loss`).
+      w0: initial parameters, shape (D,).
+      eta: learning rate, in (0, inf).
+      num_steps: GD steps, integer in [1, 10^8], a multiple of ``alpha_every``.
+      eig_every: sharpness stride, integer in [1, alpha_every].
+      alpha_every: product-stability stride, integer in [1, num_steps].
+      alpha_kwargs: keyword arguments of ``multivariate_product_stability`` (solver, cutoff,
+        k, tol, ...); default ``{"solver": "topk", "k": 20}``.
+      eig_tol, eig_max_iter: Lanczos settings of the sharpness tracking.
+      settings: JSON-like dict naming the dataset, network, loss and seed; enables the cache.
+      cache_dir: cache directory (default: ``eoslib.train.default_cache_dir()``).
+      progress: progress bars.
+
+    Returns:
+      :class:`NetworkEoSRun`.
+
+    References:
+      Gan (2026), Section 7, Definition 7.1 and Figure 5.
+    """
+    from eoslib import stability, train  # local: heavy optional dependencies of Figure 5 only
+
+    eta = _real("eta", eta, 0.0)
+    num_steps = _int("num_steps", num_steps, 1, 10**8)
+    alpha_every = _int("alpha_every", alpha_every, 1, num_steps)
+    if num_steps % alpha_every:
+        raise ValueError(f"num_steps must be a multiple of alpha_every={alpha_every}, got {num_steps}")
+    eig_every = _int("eig_every", eig_every, 1, alpha_every)
+    kwargs = {"solver": "topk", "k": 20} if alpha_kwargs is None else dict(alpha_kwargs)
+    w = jnp.asarray(w0)
+    steps, loss, eig_steps, sharp, a_steps, alphas, weights = [], [], [], [], [], [], []
+    diverged_at, cached = -1, True
+    v0 = None
+    for seg in range(num_steps // alpha_every + 1):
+        t0 = seg * alpha_every
+        res = stability.multivariate_product_stability(f, w, v0=v0, **kwargs)
+        v0 = jnp.asarray(res.eigenvector, w.dtype)
+        a_steps.append(t0)
+        alphas.append(res)
+        weights.append(np.asarray(w))
+        if t0 == num_steps:
+            break
+        seg_settings = None if settings is None else {**settings, "segment": seg, "segment_start": t0}
+        run = train.train_gd(f, w, eta, alpha_every, log_every=eig_every, eig_every=eig_every, eig_tol=eig_tol,
+                             eig_max_iter=eig_max_iter, progress=progress, settings=seg_settings,
+                             cache_dir=cache_dir)
+        cached = cached and run.from_cache
+        last = slice(None) if seg == 0 else slice(1, None)  # segment starts repeat the previous end
+        steps.append(run.steps[last] + t0)
+        loss.append(run.loss[last])
+        eig_steps.append(run.eig_steps[last] + t0)
+        sharp.append(run.sharpness[last])
+        w = jnp.asarray(run.w)
+        if run.diverged:
+            diverged_at = t0 + run.diverged_at
+            break
+    return NetworkEoSRun(
+        eta=eta, steps=np.concatenate(steps), loss=np.concatenate(loss), eig_steps=np.concatenate(eig_steps),
+        sharpness=np.concatenate(sharp), alpha_steps=np.asarray(a_steps), alpha=alphas, weights=np.stack(weights),
+        diverged_at=int(diverged_at), from_cache=bool(cached),
+    )
+
+
+class AlphaProfile(NamedTuple):
+    """Definition 7.1 with the pseudoinverse truncated to the top k Hessian eigenpairs, for every k.
+
+    Attributes:
+      eigenvalues: top K Hessian eigenvalues (descending).
+      overlaps: T_vv . v_i for the eigenvectors v_i.
+      alpha_by_k: alpha(k) = 3 sum_{i <= k} (T_vv . v_i)^2 / lambda_i - Q_vvvv, k = 1..K.
+      fourth_term: Q_vvvv.
+      num_hvps: Hessian-vector products of the Lanczos call.
+      converged: whether Lanczos met its tolerance.
+    """
+
+    eigenvalues: np.ndarray
+    overlaps: np.ndarray
+    alpha_by_k: np.ndarray
+    fourth_term: float
+    num_hvps: int
+    converged: bool
+
+
+def alpha_spectral_profile(
+    f: Callable[[Array], Array], w, k: int, *, tol: float = 1e-6, max_iter: int = 300
+) -> AlphaProfile:
+    """The cutoff dependence of the multivariate product-stability, from one Lanczos call.
+
+    With the top k eigenpairs (lambda_i, v_i) of the Hessian at w, the spectral
+    pseudoinverse truncated after i pairs gives alpha(i) = 3 sum_{j <= i} (T_vv . v_j)^2 /
+    lambda_j - Q_vvvv. Every term with lambda_j > 0 is positive, so alpha(i) grows as
+    smaller eigenvalues are kept: the value depends on the cutoff, and this profile shows
+    by how much.
+
+    Args:
+      f: scalar loss of flat parameters.
+      w: point, shape (D,).
+      k: number of eigenpairs, integer in [1, D].
+      tol: Lanczos relative residual tolerance, in (0, inf).
+      max_iter: Lanczos HVP cap, integer in [k, inf).
+
+    Returns:
+      :class:`AlphaProfile`.
+
+    References:
+      Gan (2026), Def. 7.1 and Appendix D (pseudoinverse); Mulayoff & Stich (2026), Thm 7.
+    """
+    from eoslib import curvature  # local: keeps the scalar part of this module light
+
+    w = jnp.asarray(w)
+    k = _int("k", k, 1, int(w.shape[0]))
+    tol = _real("tol", tol, 0.0)
+    max_iter = _int("max_iter", max_iter, k)
+    res = curvature.top_eigenpairs(f, w, k, tol=tol, max_iter=max_iter)
+    lam = np.asarray(res.eigenvalues, dtype=float)
+    vecs = res.eigenvectors
+    v = vecs[:, 0]
+    t = _t_vv_jit(f, w, v)
+    q = float(_q4_jit(f, w, v))
+    overlaps = np.asarray(vecs.T @ t, dtype=float)
+    alpha_by_k = 3 * np.cumsum(overlaps**2 / lam) - q
+    return AlphaProfile(lam, overlaps, alpha_by_k, q, int(res.num_iterations), bool(res.converged))
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _t_vv_jit(f, w, v):
+    from eoslib import curvature
+
+    return curvature.third_derivative_vv(f, w, v)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _q4_jit(f, w, v):
+    from eoslib import curvature
+
+    return curvature.directional_derivative(f, w, v, 4)

@@ -35,7 +35,9 @@ __all__ = [
     "student_loss",
     "student_params",
     "student_ratios",
+    "student_objective",
     "uniform_ratio_sharpness",
+    "trajectory_sharpness",
     "line_search_minimum",
     "slice_stability",
     "TrackedRun",
@@ -120,12 +122,14 @@ def student_ratios(params: Array, num_neurons: int = 16) -> Array:
     return jnp.linalg.norm(W, axis=-1) / v
 
 
-def uniform_ratio_sharpness(kappas, x: Array, y: Array) -> np.ndarray:
-    """Sharpness (dense Hessian, top eigenvalue) of the noiseless minimum with all ``kappa_i = kappa``.
+def uniform_ratio_sharpness(kappas, x: Array, y: Array, *, tol: float = 1e-9) -> np.ndarray:
+    """Sharpness of the noiseless minimum with all ``kappa_i = kappa`` (Lanczos on HVPs).
 
     Args:
       kappas: ratio(s) in (0, inf).
-      x, y: the training set.
+      x, y: the training set (``d`` = number of neurons = ``x.shape[1]``).
+      tol: relative Lanczos residual tolerance, in (0, 1); the eigenvalue error is of order
+        ``tol^2`` times the spectral scale over the gap.
 
     Returns:
       Sharpness for every ``kappa``.
@@ -134,17 +138,61 @@ def uniform_ratio_sharpness(kappas, x: Array, y: Array) -> np.ndarray:
       Chen & Bruna (2023), Figure 8 (e, f).
     """
     ks = np.atleast_1d(_reals("kappas", kappas, 0.0))
+    tol = _real("tol", tol, 0.0, 1.0)
     m = int(x.shape[1])
-    f = partial(_student_loss_fixed, x=x, y=y, m=m)
-    out = []
+    dt = _fdtype()
+    f = _StudentLoss(jnp.asarray(x, dt), jnp.asarray(y, dt), m)
+    out, v0 = [], None
     for kappa in ks:
-        p = student_params(np.full(m, kappa))
-        out.append(float(curvature.sharpness(f, p)))
+        eig = curvature.top_eigenpairs(f, student_params(np.full(m, kappa)), k=1, v0=v0, tol=tol, max_iter=272)
+        v0 = eig.eigenvectors[:, 0]  # neighbouring kappas have nearby eigenvectors
+        out.append(float(eig.eigenvalues[0]))
     return np.asarray(out)
 
 
-def _student_loss_fixed(p, *, x, y, m):
-    return student_loss(p, x, y, m)
+class _StudentLoss:
+    """``student_loss`` closed over a data set, hashable by identity (one compilation per data set)."""
+
+    def __init__(self, x: Array, y: Array, m: int):
+        self.x, self.y, self.m = x, y, m
+
+    def __call__(self, p: Array) -> Array:
+        return student_loss(p, self.x, self.y, self.m)
+
+
+def student_objective(x: Array, y: Array) -> Callable[[Array], Array]:
+    """The training loss ``p -> student_loss(p, x, y)`` as one reusable (hashable) callable.
+
+    Pass the same object to :mod:`eoslib.gd` / :mod:`eoslib.curvature` to reuse compilations.
+    """
+    dt = _fdtype()
+    return _StudentLoss(jnp.asarray(x, dt), jnp.asarray(y, dt), int(x.shape[1]))
+
+
+def trajectory_sharpness(f: Callable[[Array], Array], params, *, tol: float = 1e-8,
+                         max_iter: int = 200) -> np.ndarray:
+    """Top Hessian eigenvalue at every row of ``params`` (Lanczos on HVPs, warm-started row to row).
+
+    Args:
+      f: loss of a flat parameter vector (pass one reusable object, e.g. :func:`student_objective`).
+      params: ``(T, D)`` iterates.
+      tol: relative Lanczos residual tolerance, in (0, 1).
+      max_iter: maximum HVPs per row, an integer >= 2.
+
+    Returns:
+      ``(T,)`` sharpness values.
+    """
+    tol = _real("tol", tol, 0.0, 1.0)
+    max_iter = _int("max_iter", max_iter, 2)
+    P = jnp.asarray(params, _fdtype())
+    if P.ndim != 2:
+        raise ValueError(f"params must have shape (T, D), got {P.shape}")
+    out, v0 = [], None
+    for row in P:
+        eig = curvature.top_eigenpairs(f, row, k=1, v0=v0, tol=tol, max_iter=max_iter)
+        v0 = eig.eigenvectors[:, 0]
+        out.append(float(eig.eigenvalues[0]))
+    return np.asarray(out)
 
 
 # --------------------------------------------------------------------------- Definition 5

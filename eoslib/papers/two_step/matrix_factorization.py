@@ -224,18 +224,22 @@ def orbit_multipliers(C: Array, eta) -> Array:
       Chen & Bruna (2023), Observation 1 (learning-rate range of the orbit).
     """
     (X1, Y1), _ = exact_orbit(C, eta)
+    J = np.asarray(_two_step_jacobian(X1, Y1, jnp.asarray(C, X1.dtype), jnp.asarray(eta, X1.dtype)))
+    m = np.linalg.eigvals(J)
+    return m[np.argsort(-np.abs(m))]
+
+
+@jax.jit
+def _two_step_jacobian(X1, Y1, C, eta):
     n, p = X1.shape
-    e = jnp.asarray(eta, X1.dtype)
 
     def f2(z):
         X, Y = z[: n * p].reshape(n, p), z[n * p:].reshape(n, p)
         for _ in range(2):
-            X, Y = mf_step(X, Y, C, e)
+            X, Y = mf_step(X, Y, C, eta)
         return jnp.concatenate([X.ravel(), Y.ravel()])
 
-    J = jax.jacfwd(f2)(jnp.concatenate([X1.ravel(), Y1.ravel()]))
-    m = jnp.linalg.eigvals(J)
-    return m[jnp.argsort(-jnp.abs(m))]
+    return jax.jacfwd(f2)(jnp.concatenate([X1.ravel(), Y1.ravel()]))
 
 
 def cross_mode_multipliers(C: Array, eta, *, neutral_tol: float = 1e-7) -> Array:
@@ -593,15 +597,21 @@ def stability_number_along(X: Array, Y: Array, C: Array, dX: Array, dY: Array) -
     References:
       Chen & Bruna (2023), Theorem 1 condition evaluated along the top eigenvector (Theorem 6).
     """
+    dt = _fdtype()
+    vals = np.asarray(_slice_derivatives(*(jnp.asarray(a, dt) for a in (X, Y, C, dX, dY))))
+    return float(3 * vals[1] ** 2 - vals[0] * vals[2]), vals
+
+
+@jax.jit
+def _slice_derivatives(X, Y, C, dX, dY):
     def f(t):
         return product_loss(X + t * dX, Y + t * dY, C)
 
     d2 = jax.grad(jax.grad(f))
     d3 = jax.grad(d2)
     d4 = jax.grad(d3)
-    t0 = jnp.zeros((), jnp.asarray(X).dtype)
-    vals = np.array([float(d2(t0)), float(d3(t0)), float(d4(t0))])
-    return float(3 * vals[1] ** 2 - vals[0] * vals[2]), vals
+    t0 = jnp.zeros((), X.dtype)
+    return jnp.stack([d2(t0), d3(t0), d4(t0)])
 
 
 # --------------------------------------------------------------------------- Propositions 5-7
@@ -709,8 +719,16 @@ def minimiser_sharpness(X: Array, C: Array) -> tuple[float, float]:
     n, p = X.shape
     if n != p:
         raise ValueError(f"X must be square (n, n), got {X.shape}")
+    top, pred = _minimiser_sharpness(X, C)
+    return float(top), float(pred)
+
+
+@jax.jit
+def _minimiser_sharpness(X, C):
+    n = X.shape[0]
     Y = jnp.linalg.solve(X, C).T  # X Y^T = C
     z = jnp.concatenate([X.ravel(), Y.ravel()])
     H = jax.hessian(lambda v: mf_loss(v[: n * n].reshape(n, n), v[n * n:].reshape(n, n), C))(z)
-    top = float(jnp.linalg.eigvalsh(0.5 * (H + H.T))[-1])
-    return top, float(top_singular_values(X) ** 2 + top_singular_values(Y) ** 2)
+    top = jnp.linalg.eigvalsh(0.5 * (H + H.T))[-1]
+    sv = jnp.linalg.svd(X, compute_uv=False)[0] ** 2 + jnp.linalg.svd(Y, compute_uv=False)[0] ** 2
+    return top, sv

@@ -175,8 +175,10 @@ def population_loss(v, w, w_teacher) -> Array:
     wt = jnp.asarray(w_teacher, dtype=w.dtype)
     if w.ndim != 1 or wt.shape != w.shape:
         raise ValueError(f"w and w_teacher must both have shape (d,), got {w.shape} and {wt.shape}")
-    if not isinstance(wt, jax.core.Tracer) and abs(float(jnp.linalg.norm(wt)) - 1.0) > 1e-8:
-        raise ValueError(f"w_teacher must have norm 1 (range [1 - 1e-8, 1 + 1e-8]), got {float(jnp.linalg.norm(wt))}")
+    if not isinstance(w_teacher, jax.core.Tracer):
+        nrm = float(np.linalg.norm(np.asarray(w_teacher, dtype=float)))
+        if abs(nrm - 1.0) > 1e-8:
+            raise ValueError(f"w_teacher must have norm 1 (range [1 - 1e-8, 1 + 1e-8]), got {nrm}")
     wx = jnp.dot(w, wt)
     perp = w - wx * wt
     wy = jnp.sqrt(jnp.sum(perp * perp))

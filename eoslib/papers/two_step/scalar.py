@@ -70,6 +70,7 @@ __all__ = [
     "BASE_MODEL_KINDS",
     "COROLLARY_MODELS",
     "squared_loss_on",
+    "squared_loss_derivatives",
     "prop_1_derivatives",
     "prop_1_stability",
     "prop_1_condition",
@@ -93,6 +94,8 @@ __all__ = [
     # Theorem 3, Lemma 2, Proposition 3
     "Product2D",
     "product_2d",
+    "Product2DMap",
+    "product_2d_map",
     "imbalance_rate",
     "init_from_product_imbalance",
     "BalancingStats",
@@ -335,6 +338,9 @@ def theorem_1_window(f, eps: float, x: float | None = None) -> tuple[float, floa
     d = derivatives_at(f, x, 3)
     if not d[2] > 0:
         raise ValueError(f"f''(x_bar) must be in (0, inf), got {d[2]!r}")
+    # f''' at a point like -pi/2 comes out as ~1e-17, not 0: treat round-off as zero.
+    if abs(d[3]) <= 1e-12 * d[2]:
+        raise ValueError(f"f'''(x_bar) must be nonzero (Theorem 1 (i)); got {d[3]:.3g}, zero to round-off")
     if not eps * d[3] > 0:
         raise ValueError(f"eps must satisfy eps * f'''(x_bar) in (0, inf); f''' = {d[3]:.6g}, eps = {eps!r}")
     if not d[2] - eps * d[3] > 0:
@@ -803,6 +809,47 @@ def squared_loss_on(model: BaseModel, y: float) -> ScalarFunction:
                           rf"({model.latex}-{float(y):g})^2")
 
 
+@functools.partial(jax.jit, static_argnames=("model", "max_order"))
+def _squared_derivs_kernel(model, xs, ys, max_order):
+    def one(x, y):
+        g = lambda z: (model(z) - y) ** 2  # noqa: E731
+        out = []
+        for _ in range(max_order + 1):
+            out.append(g(x))
+            g = jax.grad(g)
+        return jnp.stack(out)
+
+    return jax.vmap(one)(xs, ys)
+
+
+def squared_loss_derivatives(model: BaseModel, ys, max_order: int = 4) -> tuple[np.ndarray, np.ndarray]:
+    """Autodiff derivatives of (g(x) - y)^2 at its minimum, vectorised over targets y.
+
+    One compiled kernel per base model (the target is traced), so a grid of targets costs
+    one compilation, unlike building a :class:`ScalarFunction` per target.
+
+    Args:
+      model: base model g.
+      ys: targets (1-D array), each in ``model.target_range()``.
+      max_order: highest derivative order, an integer in [0, 8].
+
+    Returns:
+      ``(x_bar, derivs)`` with ``derivs[i] = [f, f', ..., f^(max_order)]`` at x_bar[i].
+
+    References:
+      Chen & Bruna (2023), Proposition 1 (Eqs. 29-31 are what these are compared with).
+    """
+    if not isinstance(model, BaseModel):
+        raise ValueError(f"model must be an eoslib BaseModel, got {type(model).__name__}")
+    max_order = _int("max_order", max_order, 0, 8)
+    y = np.atleast_1d(np.asarray(ys, dtype=float))
+    if y.ndim != 1:
+        raise ValueError(f"ys must be a 1-D array, got shape {y.shape}")
+    xb = np.array([model.minimum(float(v)) for v in y])
+    out = _squared_derivs_kernel(model, jnp.asarray(xb, _float()), jnp.asarray(y, _float()), max_order)
+    return xb, np.asarray(out, dtype=float)
+
+
 def prop_1_derivatives(g1, g2, g3) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """f'', f''', f'''' of f = (g - y)^2 at x_bar with g(x_bar) = y (Eqs. 29-31).
 
@@ -1085,8 +1132,8 @@ def period_doubling_point(period: int, K_lo: float, K_hi: float, x_guess: float,
                           num_grid: int = 41) -> DoublingPoint:
     """K at which the period-``period`` orbit's multiplier crosses -1 (root finding on the multiplier).
 
-    Continues the orbit through ``x_guess`` along a grid of K in [K_lo, K_hi] with
-    :func:`eoslib.orbits.continue_orbit` (Newton on F^p(x) = x), finds the first grid
+    Continues the orbit through ``x_guess`` along a grid of K in [K_lo, K_hi] by Newton on
+    F^p(x) = x (:func:`eoslib.orbits.continue_orbit`, one point at a time), finds the first grid
     interval where multiplier + 1 changes sign, and refines it with ``brentq``; every
     evaluation inside ``brentq`` is a fresh Newton solve seeded from the nearest grid orbit.
 
@@ -1116,23 +1163,37 @@ def period_doubling_point(period: int, K_lo: float, K_hi: float, x_guess: float,
     num_grid = _int("num_grid", num_grid, 3, 10000)
     qmap = quartic_map(mu)
     grid = np.linspace(K_lo, K_hi, num_grid)
-    br = orbits.continue_orbit(qmap, jnp.asarray(grid / mu), jnp.asarray(x_guess, _float()), period)
-    pts = np.asarray(br.points, dtype=float).reshape(num_grid, period)
-    conv = np.asarray(br.converged)
-    gaps = np.array([_min_gap(p) for p in pts])
+    one = jnp.asarray([0.0], _float())
+
+    def solve_from(K, x):
+        # A one-point continue_orbit is a Newton solve whose map is traced in eta: every solve
+        # (grid and brentq alike) reuses one compiled kernel per period.
+        return orbits.continue_orbit(qmap, one + K / mu, jnp.asarray(x, _float()), period)
+
+    # natural continuation along the grid, each solve seeded by the last converged orbit point
+    pts = np.full((num_grid, period), np.nan)
+    conv = np.zeros(num_grid, dtype=bool)
+    mult = np.full(num_grid, np.nan)
+    seed = x_guess
+    for j, K in enumerate(grid):
+        b = solve_from(K, seed)
+        pts[j] = np.asarray(b.points, dtype=float).reshape(period)
+        conv[j] = bool(np.asarray(b.converged)[0])
+        mult[j] = float(np.real(np.asarray(b.multipliers)).ravel()[0])
+        if conv[j]:
+            seed = pts[j, 0]
+    gaps = np.array([_min_gap(p) if np.all(np.isfinite(p)) else 0.0 for p in pts])
     good = conv & (gaps > 1e-6)
-    mult = np.where(good, np.real(np.asarray(br.multipliers)).reshape(num_grid), np.nan)
+    mult = np.where(good, mult, np.nan)
     s = mult + 1.0
     cross = np.nonzero(good[:-1] & good[1:] & (s[:-1] > 0) & (s[1:] <= 0))[0]
     if cross.size == 0:
         raise ValueError(f"the period-{period} multiplier does not cross -1 on K in [{K_lo:g}, {K_hi:g}]")
     i = int(cross[0])
-    one = jnp.asarray([0.0], _float())
 
     def solve(K):
         seed = pts[i] if abs(K - grid[i]) <= abs(K - grid[i + 1]) else pts[i + 1]
-        b = orbits.continue_orbit(qmap, one + K / mu, jnp.asarray(seed[0], _float()), period)
-        return b
+        return solve_from(K, seed[0])
 
     def h(K):
         b = solve(K)
@@ -1222,6 +1283,37 @@ def product_2d(mu: float = 1.0) -> Product2D:
     return Product2D(_real("mu", mu, 0.0))
 
 
+@dataclass(frozen=True)
+class Product2DMap:
+    """``eta -> F_eta`` for GD on 1/2 (xy - mu)^2 over a (2,) array (traceable in eta; for :mod:`eoslib.orbits`)."""
+
+    mu: float
+
+    def __call__(self, eta):
+        mu = self.mu
+
+        def step(theta):
+            r = theta[0] * theta[1] - mu
+            return jnp.stack([theta[0] - eta * theta[1] * r, theta[1] - eta * theta[0] * r])
+
+        return step
+
+
+def product_2d_map(mu: float = 1.0) -> Product2DMap:
+    """The map factory ``eta -> ((x, y) -> (x - eta y r, y - eta x r))``, r = xy - mu (Eq. 13).
+
+    Args:
+      mu: target in (0, inf).
+
+    Returns:
+      A hashable :class:`Product2DMap` (compiled orbit kernels are cached per mu).
+
+    References:
+      Chen & Bruna (2023), Eq. 13.
+    """
+    return Product2DMap(_real("mu", mu, 0.0))
+
+
 def imbalance_rate(K):
     """Asymptotic two-step factor of x - y near the balanced orbit: 3 - 2K.
 
@@ -1268,8 +1360,8 @@ class BalancingStats(NamedTuple):
       p_visits: number of steps t in P = {t : x_t y_t > mu} (while |x - y| > floor).
       p_violations: successive visits t1 < t2 of P with |x - y|_{t2} >= |x - y|_{t1}.
       off_p_increases: steps t not in P with |x - y|_{t+1} > |x - y|_t (Eq. 54 says none).
-      eq66_violations: steps in P with eta (xy - mu) >= min(x/y, y/x) (Eq. 66, the one-step
-        positivity requirement).
+      eq66_violations: steps in P, while the run is still positive, with
+        eta (xy - mu) >= min(x/y, y/x) (Eq. 66: exactly the steps after which x or y is <= 0).
       final_imbalance: |x_T - y_T|.
       final_x, final_y: the last iterate.
       t_below: first t with |x_t - y_t| < threshold (-1: never).
@@ -1314,7 +1406,9 @@ def _balancing_kernel(mu, K, x0, y0, floor, threshold, num_steps):
             viol = p_now & (d >= c["last_p"])
             last_p = jnp.where(p_now, d, c["last_p"])
             offinc = active & ~in_p & (dn > d)
-            e66 = p_now & (eta * r >= jnp.minimum(x / y, y / x))
+            # Eq. 66 is the exact one-step positivity condition, so it is counted on every step
+            # of P while the run is positive (no imbalance floor).
+            e66 = c["alive"] & c["pos"] & in_p & (eta * r >= jnp.minimum(x / y, y / x))
             alive = c["alive"] & (jnp.abs(xn) < 1e8) & (jnp.abs(yn) < 1e8) & jnp.isfinite(xn) & jnp.isfinite(yn)
             xn = jnp.where(alive, xn, x)
             yn = jnp.where(alive, yn, y)
@@ -1384,15 +1478,12 @@ def _stable_set_kernel(mu, x, y):
         obj = lambda t: 0.5 * (t[0] * t[1] - mu) ** 2  # noqa: E731
         g = jax.grad(obj)(th)
         w, v = jnp.linalg.eigh(jax.hessian(obj)(th))
-        u1 = v[:, 1]
-        gn = jnp.linalg.norm(g)
-        align = jnp.where(gn > 0, jnp.abs(g @ u1) / jnp.where(gn > 0, gn, 1.0), 0.0)
-        return w[1], w[0], align
+        return w[1], w[0], jnp.abs(g @ v[:, 1]), jnp.linalg.norm(g)
 
     return jax.vmap(one)(x, y)
 
 
-def stable_set_2d(x, y, mu: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def stable_set_2d(x, y, mu: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Quantities defining the stable set M = {S <= 2/eta, grad L . u = 0} of 1/2 (xy - mu)^2.
 
     Args:
@@ -1400,8 +1491,10 @@ def stable_set_2d(x, y, mu: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.nda
       mu: target in (0, inf).
 
     Returns:
-      ``(S, S2, align)``: top and second Hessian eigenvalue (autodiff Hessian, ``eigh``) and
-      ``|grad L . u1| / |grad L|`` (0 where grad L = 0, i.e. on the minimum set).
+      ``(S, S2, dot, gnorm)``: top and second Hessian eigenvalue (autodiff Hessian,
+      ``eigh``), ``|grad L . u1|`` with u1 the top eigenvector, and ``|grad L|``. On the
+      minimum set both dot and gnorm vanish (to round-off), so ``dot / gnorm`` is only
+      meaningful off it.
 
     References:
       Chen & Bruna (2023), Sec. 6.2 and Figure 3 (the set of Damian et al.).
@@ -1409,8 +1502,8 @@ def stable_set_2d(x, y, mu: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.nda
     mu = _real("mu", mu, 0.0)
     xb, yb = np.broadcast_arrays(np.asarray(x, dtype=float), np.asarray(y, dtype=float))
     f = _float()
-    s1, s2, al = _stable_set_kernel(jnp.asarray(mu, f), jnp.asarray(xb.ravel(), f), jnp.asarray(yb.ravel(), f))
-    return tuple(np.asarray(a, dtype=float).reshape(xb.shape) for a in (s1, s2, al))
+    out = _stable_set_kernel(jnp.asarray(mu, f), jnp.asarray(xb.ravel(), f), jnp.asarray(yb.ravel(), f))
+    return tuple(np.asarray(a, dtype=float).reshape(xb.shape) for a in out)
 
 
 def stable_arc(eta: float, mu: float = 1.0) -> tuple[float, float] | None:
