@@ -104,8 +104,11 @@ def save_figure(
     params: Mapping[str, Any],
     path: str | os.PathLike[str] | None = None,
     show: bool = True,
-) -> plt.Figure:
+) -> None:
     """Stamp the provenance footer on a figure, optionally save it, and show it.
+
+    Returns nothing on purpose: a returned Figure at the end of a notebook cell would be
+    displayed a second time and stored twice in the executed notebook.
 
     Args:
       fig: the figure.
@@ -113,9 +116,6 @@ def save_figure(
       params: the parameters it was made with (shown in the footer).
       path: if given, also write a PNG there.
       show: display it inline (``plt.show()``).
-
-    Returns:
-      The same figure.
     """
     fig.text(
         0.005, 0.002, provenance(notebook, params),
@@ -131,7 +131,6 @@ def save_figure(
         fig.savefig(path, dpi=100)
     if show:
         plt.show()
-    return fig
 
 
 def data_note(ax: plt.Axes, text: str) -> None:

@@ -267,6 +267,7 @@ def test_stable_sets_propositions_5_to_7():
     lambda: mf.orbit_singular_values(0.5, 1.0),
     lambda: mf.mf_gd(jnp.zeros((3, 2)), jnp.zeros((3, 2)), jnp.eye(3), -1.0, 10),
     lambda: mf.mf_gd(jnp.zeros((3, 2)), jnp.zeros((2, 3)), jnp.eye(3), 1.0, 10),
+    lambda: mf.mf_gd(jnp.zeros((3, 2)), jnp.zeros((3, 2)), jnp.eye(3), 1.0, 10, record_every=3),
     lambda: mf.eq9_value(1.0, 0.8, 1.0, 2.0),
     lambda: mf.eq9_max_k(1.5, 0.8),
     lambda: mf.product_2d_arc(1.5),

@@ -6,13 +6,17 @@ lambda = eta s (the effective step of the z-dynamics). This module holds the
 closed forms the paper's statements are made of, so that the notebooks only
 compare them against autodiff and against long GD runs:
 
-* Lemma 3.1: Hessian, trace and rank-one Hessian on the minimum manifold.
+* Lemma 3.1: Hessian, trace, rank-one Hessian on the minimum manifold, sharpness.
 * Prop. A.1, Lemmas A.3 and A.4: exact one-step updates of (z, s, d).
-* Eq. 6 / Lemma A.2: two-step expansion of the 1-D map.
-* Theorem 4.2: the period-2 cycle {p_-, p_+} and its asymptotic shape.
+* Eq. 6 / Lemmas A.2, A.5: two-step expansion and contraction of the 1-D map.
+* Theorem 4.2 / Lemma 5.1: the period-2 cycle {p_-, p_+}, its shape and branch slopes.
 * Lemma B.1: the inverse bifurcation map lambda(z).
-* Theorem 5.2: the limiting sharpness 2/eta - 3 eta l2^4 / alpha.
-* Lemmas 6.1, 6.2 and Table 1: closed forms of the product-stability.
+* Theorems 4.3 and 5.2: vmapped GD runs to the limit; the limiting sharpness
+  2/eta - 3 eta l2^4 / alpha; the Phase II lag and the Phase III rate (Lemmas B.3-B.8).
+* Section 6 and Table 1: closed forms of the product-stability; Eq. 13 of Ahn et al.;
+  a beta = 4 even loss with alpha = 0; a candidate for Wang et al.'s family (Eq. 14).
+* Section 7 / Figure 5: GD on a network with Definition 7.1 evaluated along the run,
+  and the cutoff profile of the truncated pseudoinverse.
 
 Conventions: ``l`` is an :class:`eoslib.losses.ScalarLoss`; the minimum used is
 ``l.z_star`` and ``l_k`` denotes ``l^(k)(z_star)``. Product-stability is the raw
@@ -1760,7 +1764,7 @@ def track_network_eos(
     *,
     eig_every: int = 20,
     alpha_every: int = 200,
-    alpha_kwargs: dict | None = None,
+    evaluate: Callable[[Array], object] | None = None,
     eig_tol: float = 1e-5,
     eig_max_iter: int = 100,
     settings: dict | None = None,
@@ -1772,8 +1776,7 @@ def track_network_eos(
     Training runs in segments of ``alpha_every`` steps through :func:`eoslib.train.train_gd`
     (sharpness by warm-started Lanczos every ``eig_every`` steps; each segment is cached
     when ``settings`` is given, keyed by the settings, the segment index and the segment's
-    starting point). At every segment boundary, and at the end, it evaluates
-    :func:`eoslib.stability.multivariate_product_stability` with ``alpha_kwargs``.
+    starting point). At the end of every segment it calls ``evaluate(w)``.
 
     Args:
       f: training loss of the flat parameters (e.g. from :func:`eoslib.nets.flat_loss`).
@@ -1782,15 +1785,18 @@ def track_network_eos(
       num_steps: GD steps, integer in [1, 10^8], a multiple of ``alpha_every``.
       eig_every: sharpness stride, integer in [1, alpha_every].
       alpha_every: product-stability stride, integer in [1, num_steps].
-      alpha_kwargs: keyword arguments of ``multivariate_product_stability`` (solver, cutoff,
-        k, tol, ...); default ``{"solver": "topk", "k": 20}``.
+      evaluate: ``w -> result`` with attributes ``alpha``, ``third_term``, ``fourth_term``
+        and ``lambda_max`` (an :class:`eoslib.stability.ProductStability` or an
+        :class:`AlphaProfile`); default
+        ``multivariate_product_stability(f, w, solver="topk", k=20)``.
       eig_tol, eig_max_iter: Lanczos settings of the sharpness tracking.
       settings: JSON-like dict naming the dataset, network, loss and seed; enables the cache.
       cache_dir: cache directory (default: ``eoslib.train.default_cache_dir()``).
       progress: progress bars.
 
     Returns:
-      :class:`NetworkEoSRun`.
+      :class:`NetworkEoSRun` (``alpha_steps`` = alpha_every, 2 alpha_every, ..., num_steps,
+      fewer if the run diverged).
 
     References:
       Gan (2026), Section 7, Definition 7.1 and Figure 5.
@@ -1803,37 +1809,35 @@ def track_network_eos(
     if num_steps % alpha_every:
         raise ValueError(f"num_steps must be a multiple of alpha_every={alpha_every}, got {num_steps}")
     eig_every = _int("eig_every", eig_every, 1, alpha_every)
-    kwargs = {"solver": "topk", "k": 20} if alpha_kwargs is None else dict(alpha_kwargs)
+    if evaluate is None:
+        def evaluate(w):
+            return stability.multivariate_product_stability(f, w, solver="topk", k=20)
     w = jnp.asarray(w0)
     steps, loss, eig_steps, sharp, a_steps, alphas, weights = [], [], [], [], [], [], []
     diverged_at, cached = -1, True
-    v0 = None
-    for seg in range(num_steps // alpha_every + 1):
+    for seg in range(num_steps // alpha_every):
         t0 = seg * alpha_every
-        res = stability.multivariate_product_stability(f, w, v0=v0, **kwargs)
-        v0 = jnp.asarray(res.eigenvector, w.dtype)
-        a_steps.append(t0)
-        alphas.append(res)
-        weights.append(np.asarray(w))
-        if t0 == num_steps:
-            break
         seg_settings = None if settings is None else {**settings, "segment": seg, "segment_start": t0}
         run = train.train_gd(f, w, eta, alpha_every, log_every=eig_every, eig_every=eig_every, eig_tol=eig_tol,
                              eig_max_iter=eig_max_iter, progress=progress, settings=seg_settings,
                              cache_dir=cache_dir)
         cached = cached and run.from_cache
-        last = slice(None) if seg == 0 else slice(1, None)  # segment starts repeat the previous end
-        steps.append(run.steps[last] + t0)
-        loss.append(run.loss[last])
-        eig_steps.append(run.eig_steps[last] + t0)
-        sharp.append(run.sharpness[last])
+        keep = slice(None) if seg == 0 else slice(1, None)  # a segment's start repeats the previous end
+        steps.append(run.steps[keep] + t0)
+        loss.append(run.loss[keep])
+        eig_steps.append(run.eig_steps[keep] + t0)
+        sharp.append(run.sharpness[keep])
         w = jnp.asarray(run.w)
         if run.diverged:
             diverged_at = t0 + run.diverged_at
             break
+        a_steps.append(t0 + alpha_every)
+        alphas.append(evaluate(w))
+        weights.append(np.asarray(w))
     return NetworkEoSRun(
         eta=eta, steps=np.concatenate(steps), loss=np.concatenate(loss), eig_steps=np.concatenate(eig_steps),
-        sharpness=np.concatenate(sharp), alpha_steps=np.asarray(a_steps), alpha=alphas, weights=np.stack(weights),
+        sharpness=np.concatenate(sharp), alpha_steps=np.asarray(a_steps, dtype=np.int64), alpha=alphas,
+        weights=np.stack(weights) if weights else np.zeros((0, int(w.shape[0]))),
         diverged_at=int(diverged_at), from_cache=bool(cached),
     )
 
@@ -1856,6 +1860,21 @@ class AlphaProfile(NamedTuple):
     fourth_term: float
     num_hvps: int
     converged: bool
+
+    @property
+    def alpha(self) -> float:
+        """alpha(K): the pseudoinverse truncated to all K pairs (= ``solver="topk"`` of eoslib.stability)."""
+        return float(self.alpha_by_k[-1])
+
+    @property
+    def third_term(self) -> float:
+        """3 T_vv^T H_K^+ T_vv with the K-pair truncated pseudoinverse."""
+        return float(self.alpha_by_k[-1] + self.fourth_term)
+
+    @property
+    def lambda_max(self) -> float:
+        """Top Hessian eigenvalue."""
+        return float(self.eigenvalues[0])
 
 
 def alpha_spectral_profile(
@@ -1890,6 +1909,8 @@ def alpha_spectral_profile(
     max_iter = _int("max_iter", max_iter, k)
     res = curvature.top_eigenpairs(f, w, k, tol=tol, max_iter=max_iter)
     lam = np.asarray(res.eigenvalues, dtype=float)
+    if not lam[0] > 0:
+        raise ValueError(f"the top Hessian eigenvalue at w is {lam[0]:.6g}; product-stability needs it in (0, inf)")
     vecs = res.eigenvectors
     v = vecs[:, 0]
     t = _t_vv_jit(f, w, v)

@@ -357,7 +357,8 @@ def _mf_gd_jit(X0, Y0, C, eta, max_abs, *, num_steps, record_from, record_every)
     if record_from:
         c, _ = lax.scan(step, c, jnp.arange(record_from, dtype=jnp.int32))
     n_rec = (num_steps - record_from) // record_every
-    c, (Xs, Ys) = lax.scan(chunk, c, jnp.int32(record_from) + jnp.int32(record_every) * jnp.arange(n_rec, dtype=jnp.int32))
+    starts = jnp.int32(record_from) + jnp.int32(record_every) * jnp.arange(n_rec, dtype=jnp.int32)
+    c, (Xs, Ys) = lax.scan(chunk, c, starts)
     return Xs, Ys, c[3], c[0], c[1]
 
 
@@ -373,7 +374,8 @@ def mf_gd(X0, Y0, C, eta, num_steps: int, *, record_from: int | None = None, rec
       record_from: first recorded step is ``record_from + record_every``; default: record every
         step from step ``record_every`` on (``record_from = 0``), i.e. not the initial point.
         An integer in ``[0, num_steps - record_every]``.
-      record_every: stride between records, an integer >= 1.
+      record_every: stride between records, an integer >= 1; ``num_steps - record_from`` must be
+        a multiple of it (so that the last record is step ``num_steps``).
       max_abs: an entry above this (or a non-finite one) marks divergence, in (0, inf).
 
     Returns:
@@ -385,6 +387,9 @@ def mf_gd(X0, Y0, C, eta, num_steps: int, *, record_from: int | None = None, rec
     num_steps = _int("num_steps", num_steps, 1)
     record_every = _int("record_every", record_every, 1, num_steps)
     record_from = 0 if record_from is None else _int("record_from", record_from, 0, num_steps - record_every)
+    if (num_steps - record_from) % record_every:
+        raise ValueError(f"num_steps - record_from must be a multiple of record_every={record_every}, "
+                         f"got {num_steps - record_from}")
     max_abs = _real("max_abs", max_abs, 0.0)
     dt = _fdtype()
     X0 = jnp.asarray(X0, dt)
