@@ -8,6 +8,9 @@ records the result in a per-process register, and raises :class:`CheckFailed`
 on failure so that papermill (and therefore ``eoslib run``/``eoslib build``)
 fails loudly instead of rendering a wrong figure.
 
+Check functions return ``None`` on purpose: a returned object at the end of a notebook
+cell would be displayed again under the printed line. :func:`results` gives the record.
+
 Numbers are printed with six significant digits: enough to catch a regression,
 coarse enough that single-threaded float64 runs on the same kind of machine
 reproduce them exactly.
@@ -80,21 +83,13 @@ def fmt(x: object) -> str:
     return "[" + ", ".join(fmt(v) for v in flat) + "]"
 
 
-def _finish(name: str, passed: bool, body: str) -> CheckResult:
+def _finish(name: str, passed: bool, body: str) -> None:
     line = f"{'PASS' if passed else 'FAIL'} {name}: {body}"
     print(line, flush=True)
     result = CheckResult(name=name, passed=passed, line=line)
     _RESULTS.append(result)
     if not passed:
         raise CheckFailed(line)
-    return result
-
-
-def _scalar(name: str, label: str, value: object) -> float:
-    arr = np.asarray(value, dtype=float)
-    if arr.ndim != 0:
-        raise ValueError(f"check {name!r}: {label} must be a scalar, got shape {arr.shape}")
-    return float(arr)
 
 
 def check(
@@ -104,7 +99,7 @@ def check(
     *,
     rtol: float | None = None,
     atol: float | None = None,
-) -> CheckResult:
+) -> None:
     """Check ``|measured - expected| <= atol + rtol * |expected|`` elementwise.
 
     Args:
@@ -114,9 +109,6 @@ def check(
       rtol: relative tolerance, ``>= 0``.
       atol: absolute tolerance, ``>= 0``. At least one of ``rtol``/``atol`` is required:
         every claim states how close is close enough.
-
-    Returns:
-      The recorded :class:`CheckResult`.
 
     Raises:
       CheckFailed: if the values disagree or ``measured`` is not finite.
@@ -135,16 +127,13 @@ def check(
     return _finish(name, passed, f"measured={fmt(m)} expected={fmt(e)} tol={tol}")
 
 
-def check_le(name: str, measured: object, bound: object) -> CheckResult:
+def check_le(name: str, measured: object, bound: object) -> None:
     """Check ``measured <= bound`` (elementwise; all must hold).
 
     Args:
       name: what is being checked.
       measured: computed value(s).
       bound: upper bound.
-
-    Returns:
-      The recorded :class:`CheckResult`.
     """
     m = np.asarray(measured, dtype=float)
     passed = bool(np.all(np.isfinite(m)) and np.all(m <= np.asarray(bound, dtype=float)))
@@ -152,16 +141,13 @@ def check_le(name: str, measured: object, bound: object) -> CheckResult:
     return _finish(name, passed, f"measured={'max ' if m.ndim else ''}{shown} <= bound={fmt(bound)}")
 
 
-def check_ge(name: str, measured: object, bound: object) -> CheckResult:
+def check_ge(name: str, measured: object, bound: object) -> None:
     """Check ``measured >= bound`` (elementwise; all must hold).
 
     Args:
       name: what is being checked.
       measured: computed value(s).
       bound: lower bound.
-
-    Returns:
-      The recorded :class:`CheckResult`.
     """
     m = np.asarray(measured, dtype=float)
     passed = bool(np.all(np.isfinite(m)) and np.all(m >= np.asarray(bound, dtype=float)))
@@ -169,12 +155,12 @@ def check_ge(name: str, measured: object, bound: object) -> CheckResult:
     return _finish(name, passed, f"measured={'min ' if m.ndim else ''}{shown} >= bound={fmt(bound)}")
 
 
-def check_true(name: str, condition: object, detail: str = "") -> CheckResult:
+def check_true(name: str, condition: object, detail: str = "") -> None:
     """Check a boolean condition; ``detail`` (rounded numbers, not timings) is printed with it."""
     return _finish(name, bool(condition), detail or str(bool(condition)))
 
 
-def check_sign(name: str, value: object, sign: int = +1) -> CheckResult:
+def check_sign(name: str, value: object, sign: int = +1) -> None:
     """Check that every entry of ``value`` is strictly positive (``sign=+1``) or negative (``-1``)."""
     if sign not in (-1, 1):
         raise ValueError(f"check {name!r}: sign must be +1 or -1, got {sign}")
@@ -192,7 +178,7 @@ def check_monotone(
     increasing: bool = False,
     strict: bool = False,
     atol: float = 0.0,
-) -> CheckResult:
+) -> None:
     """Check that a sequence is monotone.
 
     Args:
@@ -202,9 +188,7 @@ def check_monotone(
       strict: require strict monotonicity.
       atol: slack allowed against the direction (round-off), ``>= 0``.
 
-    Returns:
-      The recorded :class:`CheckResult`; the line reports the number of violations
-      and the worst one.
+    The line reports the number of violations and the worst one.
     """
     if atol < 0:
         raise ValueError(f"check {name!r}: atol must be >= 0, got {atol}")
@@ -229,14 +213,11 @@ def reset() -> None:
     _RESULTS.clear()
 
 
-def verdict(item: str) -> str:
+def verdict(item: str) -> None:
     """Print the notebook's closing verdict.
 
     Args:
       item: the paper item, e.g. ``"Theorem 4.2"``.
-
-    Returns:
-      The verdict line.
 
     Raises:
       CheckFailed: if no check was recorded (a notebook that asserts nothing
@@ -248,6 +229,4 @@ def verdict(item: str) -> str:
         raise CheckFailed(f"VERDICT {item}: no checks were recorded")
     if failed:
         raise CheckFailed(f"VERDICT {item}: {len(failed)} of {n} checks failed: {failed[0].line}")
-    line = f"VERDICT {item}: all {n} checks passed"
-    print(line, flush=True)
-    return line
+    print(f"VERDICT {item}: all {n} checks passed", flush=True)

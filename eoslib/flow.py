@@ -161,6 +161,12 @@ def _value_and_grad(f: Objective, w: Array) -> tuple[Array, Array]:
 
 
 @partial(jax.jit, static_argnums=0)
+def _value(f: Objective, w: Array) -> Array:
+    # Jitted: an eager network forward pass dispatches (and compiles) op by op.
+    return f(w)
+
+
+@partial(jax.jit, static_argnums=0)
 def _dense_top(f: Objective, w: Array) -> tuple[Array, Array]:
     h = jax.hessian(f)(w)
     lam, vec = jnp.linalg.eigh(0.5 * (h + h.T))
@@ -238,7 +244,7 @@ def _finish(f: Objective, method: str, options: dict, sharp: _Sharpness, w: Arra
             t: float, evals: int, steps: int, rejected: int, reached: bool, message: str,
             sharpness_tol: float) -> FlowResult:
     s = sharp(w, sharpness_tol)
-    return FlowResult(w=w, loss=float(f(w)), sharpness=s, time=float(t),
+    return FlowResult(w=w, loss=float(_value(f, w)), sharpness=s, time=float(t),
                       num_grad_evals=int(evals), num_hvps=int(sharp.hvps), num_steps=int(steps),
                       num_rejected=int(rejected), reached=bool(reached), method=method,
                       options=options, message=message)
@@ -496,7 +502,7 @@ def _gradient_flow_diffrax(f, w0, method, thr, rtol, atol, t_max, n_max, sharp, 
 
     per_step, overhead = _DIFFRAX_EVALS[method]
     solver = {"tsit5": diffrax.Tsit5, "dopri5": diffrax.Dopri5, "bosh3": diffrax.Bosh3}[method]()
-    l0 = float(f(w0))
+    l0 = float(_value(f, w0))
     if l0 <= thr:
         return _finish(f, method, options, sharp, w0, 0.0, 0, 0, 0, True,
                        "loss already below the threshold", s_tol)
@@ -528,7 +534,7 @@ def _gradient_flow_diffrax(f, w0, method, thr, rtol, atol, t_max, n_max, sharp, 
         # Newton on the dense output stalls when the loss itself is only known to a
         # relative precision worse than its tolerance (tiny thresholds); the event time
         # is still located to that precision.
-        reached = abs(float(f(w)) / thr - 1.0) < 1e-6
+        reached = abs(float(_value(f, w)) / thr - 1.0) < 1e-6
     if reached:
         message = "reached the loss threshold"
     elif bool(sol.result == diffrax.RESULTS.max_steps_reached):

@@ -53,9 +53,14 @@ from . import curvature
 
 Array = jax.Array
 
-__all__ = ["ProductStability", "multivariate_product_stability", "SOLVERS"]
+__all__ = ["ProductStability", "multivariate_product_stability", "SOLVERS", "EIG_SOLVERS"]
 
 SOLVERS = ("dense", "lsqr", "topk")
+EIG_SOLVERS = ("auto", "lanczos", "dense")
+
+# Up to this dimension "auto" takes the top eigenpairs from a dense eigh: exact, and far
+# cheaper than compiling a Lanczos loop (seconds) for a toy model.
+_DENSE_DIM = 64
 
 
 @dataclass(frozen=True, eq=False)
@@ -163,11 +168,13 @@ def multivariate_product_stability(
     v0: Array | None = None,
     eig_tol: float = 1e-10,
     eig_max_iter: int = 300,
+    eig_solver: str = "auto",
 ) -> ProductStability:
     """Multivariate product-stability ``alpha = 3 T_vv^T H^+ T_vv - Q_vvvv`` of ``f`` at ``w``.
 
-    ``v`` is the top Hessian eigenvector (dense ``eigh`` for ``solver="dense"``, else
-    Lanczos on HVPs via :func:`eoslib.curvature.top_eigenpairs`), ``T_vv`` comes from
+    ``v`` is the top Hessian eigenvector (Lanczos on HVPs via
+    :func:`eoslib.curvature.top_eigenpairs`; dense ``eigh`` for ``solver="dense"`` and, with
+    ``eig_solver="auto"``, for toy models with ``D <= 64``), ``T_vv`` comes from
     :func:`eoslib.curvature.third_derivative_vv` and ``Q_vvvv`` from
     :func:`eoslib.curvature.directional_derivative` (order 4). The result does not
     depend on the sign of ``v``.
@@ -188,6 +195,9 @@ def multivariate_product_stability(
         of a trajectory), shape ``(D,)`` or ``(D, p)``.
       eig_tol: Lanczos relative residual tolerance, in ``(0, inf)``.
       eig_max_iter: Lanczos HVP cap, in ``[k, inf)``.
+      eig_solver: how ``v`` (and the ``"topk"`` pairs) are found: ``"lanczos"``,
+        ``"dense"`` (``eigh`` of the dense Hessian) or ``"auto"`` (dense for ``D <= 64`` or
+        ``solver="dense"``, else Lanczos).
 
     Returns:
       A :class:`ProductStability`; print ``.describe()`` next to any plot of ``alpha``.
@@ -202,6 +212,9 @@ def multivariate_product_stability(
     """
     if solver not in SOLVERS:
         raise ValueError(f"solver={solver!r} is not allowed; choices: {'|'.join(SOLVERS)}")
+    if eig_solver not in EIG_SOLVERS:
+        raise ValueError(f"eig_solver={eig_solver!r} is not allowed; "
+                         f"choices: {'|'.join(EIG_SOLVERS)}")
     w = jnp.asarray(w)
     if w.ndim != 1 or not jnp.issubdtype(w.dtype, jnp.floating):
         raise ValueError(f"w must be a flat floating vector of shape (D,), got shape {w.shape} "
@@ -210,17 +223,22 @@ def multivariate_product_stability(
     cutoff = _check_pos("cutoff", cutoff)
     tol = _check_pos("tol", tol)
     conlim = _check_pos("conlim", conlim)
-    k = _check_int("k", k, 1, dim)
+    k = _check_int("k", k, 1, dim if solver == "topk" else None)
     max_iter = 10 * dim if max_iter is None else _check_int("max_iter", max_iter, 1)
     eig_tol = _check_pos("eig_tol", eig_tol)
     eig_max_iter = _check_int("eig_max_iter", eig_max_iter, k if solver == "topk" else 1)
 
     num_hvps = 0
-    if solver == "dense":
+    use_dense = (solver == "dense" or eig_solver == "dense"
+                 or (eig_solver == "auto" and dim <= _DENSE_DIM))
+    if use_dense:
         lam_j, vec_j = _dense_eigh(f, w)
-        lam = np.asarray(lam_j, np.float64)
-        vecs = np.asarray(vec_j, np.float64)
-        lam_max = float(lam[-1])
+        # Descending order, as Lanczos returns them.
+        lam = np.asarray(lam_j, np.float64)[::-1]
+        vecs = np.asarray(vec_j, np.float64)[:, ::-1]
+        if solver == "topk":
+            lam, vecs = lam[:k], vecs[:, :k]
+        lam_max = float(lam[0])
         v = vec_j[:, -1]
         num_hvps += dim  # forward-over-reverse Hessian = D HVPs
     else:
@@ -245,7 +263,7 @@ def multivariate_product_stability(
         used = cutoff
         rule = f"dropped |lambda_i| <= {cutoff:.3g} * lambda_max"
         if solver == "topk":
-            rule += f" (top {k} Lanczos pairs only)"
+            rule += f" (top {k} {'dense' if use_dense else 'Lanczos'} pairs only)"
     else:
         import scipy.sparse.linalg as spla
 

@@ -429,3 +429,15 @@ def test_track_network_eos_segments():
     assert np.allclose(r.weights[-1], np.asarray(w), rtol=1e-12, atol=1e-14)
     with pytest.raises(ValueError, match="alpha_every"):
         ps.track_network_eos(f, w0, 0.5, 30, alpha_every=20)
+
+
+def test_regularity_family_derivatives_vectorised():
+    p = np.array([0.5, 1.0, 2.0, 3.0])
+    d = ps.regularity_family_derivatives(p[:, None], np.array([0.5, 2.0])[None, :], -1.0)
+    assert d["alpha"].shape == (4, 2)
+    assert np.allclose(d["alpha"], ps.regularity_family_alpha(p[:, None], np.array([0.5, 2.0])[None, :]),
+                       rtol=1e-10, atol=1e-10)
+    m = ps.minimum_derivatives(ps.regularity_family(3.0, 2.0, -1.0))
+    assert d["l4"][3, 1] == pytest.approx(m.l4, rel=1e-12)
+    with pytest.raises(ValueError, match="p must"):
+        ps.regularity_family_derivatives(-1.0, 1.0, 0.0)

@@ -33,6 +33,17 @@ def test_mulayoff_stich_example_every_solver(beta):
         assert r.converged and r.num_hvps > 0
 
 
+def test_mulayoff_stich_example_lanczos_path():
+    # Same example with v (and the top-k pairs) from Lanczos instead of the dense eigh
+    # that eig_solver="auto" uses for toy dimensions.
+    beta = 0.3
+    f = _l_beta(beta)
+    for solver in ("lsqr", "topk"):
+        r = stability.multivariate_product_stability(f, jnp.zeros(2), solver=solver, k=2,
+                                                     eig_solver="lanczos")
+        assert abs(r.alpha - (60.0 * beta**2 - 2.4)) <= 1e-10, r.describe()
+
+
 @pytest.mark.parametrize(
     "loss, s, expected",
     [
@@ -94,7 +105,9 @@ def test_lsqr_matches_dense_pseudoinverse_on_tiny_mlp():
     for part in ("solver=lsqr", "atol=btol=1e-10", "3T'H+T=", "Q="):
         assert part in text
     # Truncating H^+ to a few top pairs changes alpha: the sensitivity the sheet warns about.
-    top = stability.multivariate_product_stability(f, w_teacher, solver="topk", k=5)
+    # (dense top-k pairs: the Lanczos top-k path is covered above; this saves a compile)
+    top = stability.multivariate_product_stability(f, w_teacher, solver="topk", k=5,
+                                                   eig_solver="dense")
     assert top.num_kept == 5
     assert abs(top.third_term - dense.third_term) > 1e-3 * abs(dense.third_term)
 
@@ -109,6 +122,8 @@ def test_bad_input():
         stability.multivariate_product_stability(f, jnp.zeros(2), tol=-1.0)
     with pytest.raises(ValueError, match="k must be in"):
         stability.multivariate_product_stability(f, jnp.zeros(2), solver="topk", k=3)
+    with pytest.raises(ValueError, match="eig_solver"):
+        stability.multivariate_product_stability(f, jnp.zeros(2), eig_solver="arpack")
     with pytest.raises(ValueError, match="w must be"):
         stability.multivariate_product_stability(f, jnp.zeros((2, 1)))
     with pytest.raises(ValueError, match="lambda_max > 0"):

@@ -40,7 +40,7 @@ def test_population_loss_matches_monte_carlo():
     w = jnp.array([0.7, 0.4, -0.3])
     wt = jnp.array([1.0, 0.0, 0.0])
     closed = float(rn.population_loss(0.9, w, wt))
-    mean, se = rn.monte_carlo_loss(0.9, w, wt, jax.random.PRNGKey(3), 400_000)
+    mean, se = rn.monte_carlo_loss(0.9, w, wt, jax.random.PRNGKey(3), 200_000)
     assert abs(mean - closed) < 5 * se  # 5 standard errors: false-alarm rate ~6e-7
 
 
@@ -223,7 +223,7 @@ def test_unbalanced_spectrum_and_eq9():
     assert float(mf.eq9_max_k(2.0 / 3.0, alpha)) * 1.0 == pytest.approx(2 * 3.0 / ev[1], rel=1e-10)
 
 
-@pytest.mark.parametrize("shape,seed", [((4, 3, 5), 0), ((6, 6, 6), 1), ((3, 5, 4), 2)])
+@pytest.mark.parametrize("shape,seed", [((4, 3, 5), 0), ((3, 5, 4), 2)])  # the notebook also runs (6, 6, 6)
 def test_theorem6_top_direction_and_96_A2_B2(shape, seed):
     m, p, q = shape
     k1, k2 = jax.random.split(jax.random.PRNGKey(seed))

@@ -108,6 +108,7 @@ __all__ = [
     "beta4_even_loss",
     "regularity_family",
     "regularity_family_alpha",
+    "regularity_family_derivatives",
     "NetworkEoSRun",
     "track_network_eos",
     "AlphaProfile",
@@ -1665,6 +1666,11 @@ def beta4_even_loss() -> ScalarLoss:
                       r"3\left(z\arctan z-\tfrac12\log(1+z^2)\right)-2\left(\sqrt{1+z^2}-1\right)")
 
 
+def _regularity_value(z, p, c, mu):
+    u = z - mu
+    return c * (u * u + 1.0) ** (0.5 * p)
+
+
 @dataclasses.dataclass(frozen=True)
 class _Regularity:
     p: float
@@ -1672,8 +1678,7 @@ class _Regularity:
     mu: float
 
     def __call__(self, z: Array) -> Array:
-        u = z - self.mu
-        return self.c * (u * u + 1.0) ** (0.5 * self.p)
+        return _regularity_value(z, self.p, self.c, self.mu)
 
 
 def regularity_family(p: float, c: float = 1.0, mu: float = 0.0) -> ScalarLoss:
@@ -1720,6 +1725,47 @@ def regularity_family_alpha(p, c=1.0):
         raise ValueError(f"c must be real number(s) in (0, inf), got {c!r}")
     out = 3 * c_arr**2 * p_arr**2 * (2 - p_arr)
     return float(out) if out.ndim == 0 else out
+
+
+def regularity_family_derivatives(p, c, mu) -> dict[str, np.ndarray]:
+    """(l2, l3, l4, alpha) of :func:`regularity_family` at z* = mu by nested autodiff, vectorised.
+
+    The parameters are traced (one compilation for a whole grid), unlike building one
+    :class:`ScalarLoss` per point, which compiles per point. The function differentiated
+    is the same one :func:`regularity_family` wraps.
+
+    Args:
+      p, c, mu: exponents in (0, inf), scales in (0, inf) and locations; broadcast together.
+
+    Returns:
+      dict with keys ``l2``, ``l3``, ``l4``, ``alpha``, arrays of the broadcast shape.
+
+    References:
+      Gan (2026), Lemma 6.5 (candidate family).
+    """
+    p_a, c_a, mu_a = np.broadcast_arrays(np.asarray(p, float), np.asarray(c, float), np.asarray(mu, float))
+    if p_a.size == 0 or not np.all(p_a > 0) or not np.all(np.isfinite(p_a)):
+        raise ValueError(f"p must be real number(s) in (0, inf), got {p!r}")
+    if not np.all(c_a > 0) or not np.all(np.isfinite(c_a)):
+        raise ValueError(f"c must be real number(s) in (0, inf), got {c!r}")
+    if not np.all(np.isfinite(mu_a)):
+        raise ValueError(f"mu must be finite real number(s), got {mu!r}")
+    dt = _float_dtype()
+    d = _regularity_derivs(jnp.asarray(p_a.ravel(), dt), jnp.asarray(c_a.ravel(), dt), jnp.asarray(mu_a.ravel(), dt))
+    l2, l3, l4 = (np.asarray(v).reshape(p_a.shape) for v in d)
+    return {"l2": l2, "l3": l3, "l4": l4, "alpha": 3 * l3**2 - l2 * l4}
+
+
+@jax.jit
+def _regularity_derivs(p, c, mu):
+    def one(pp, cc, mm):
+        g = lambda z: _regularity_value(z, pp, cc, mm)  # noqa: E731
+        d2 = jax.grad(jax.grad(g))
+        d3 = jax.grad(d2)
+        d4 = jax.grad(d3)
+        return d2(mm), d3(mm), d4(mm)
+
+    return jax.vmap(one)(p, c, mu)
 
 
 # --------------------------------------------------------------------------- Section 7 and Figure 5: networks
