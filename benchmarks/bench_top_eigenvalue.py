@@ -13,18 +13,27 @@ tolerance as eoslib. Both networks hold the same weights, so both compute the sa
 eigenvalue.
 
 Parts:
-1. one top eigenvalue at the GD iterate of step 100 (cold start on both sides): time
-   per call after a warm-up call (JAX compilation reported separately) and HVP counts;
-2. tracking along a 200-step GD trajectory (eta = 0.4), every ``--every`` steps:
-   eoslib warm-started from the previous eigenvector vs eoslib cold starts vs the
-   locuslab cold starts; total HVPs and time.
+1. one top eigenvalue at the GD iterate of step 100 of the eta = 0.4 trajectory, cold
+   start on both sides, at each tolerance of ``--tols``: time per call (min and median of
+   interleaved repeats, after a warm-up; JAX compilation reported separately) and HVPs;
+2. tracking along two 200-step GD trajectories, one stable (eta = 0.1, the sharpness
+   stays below 2/eta) and one at the Edge of Stability (eta = 0.4, 2/eta = 5 is reached
+   near step 60), every ``--every`` steps: eoslib warm-started from the previous
+   eigenvector vs eoslib cold starts vs locuslab cold starts; HVPs and time per
+   evaluation. The eigenvector moves slowly along a stable trajectory and a lot from
+   step to step at the Edge of Stability, so warm starts pay off very differently.
+
+The tolerance is the relative residual ``||H v - theta v|| <= tol |theta|`` on both sides
+(ARPACK's ``tol`` and eoslib's ``tol``); the eigenvalue error is at most that and
+typically its square over the spectral gap.
 
 Fairness: both sides run on one CPU thread (XLA_FLAGS single-thread Eigen and
 intra-op parallelism; ``torch.set_num_threads(1)``), both in float64, same tolerance,
-same weights. torch is optional (``pip install torch``); without it only the eoslib
-numbers are printed.
+same weights (checked: the two HVPs agree to rounding). The machine may be shared, so
+timings are interleaved and the minimum is the headline. torch is optional
+(``pip install torch``); without it the script says so and prints eoslib numbers only.
 
-Usage: python benchmarks/bench_top_eigenvalue.py [--tol 1e-6] [--every 5]
+Usage: python benchmarks/bench_top_eigenvalue.py [--tols 1e-3 1e-6] [--every 1]
 """
 
 from __future__ import annotations
@@ -129,128 +138,144 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n", type=int, default=1000, help="digits examples; range [10, 1797]")
     ap.add_argument("--width", type=int, default=200, help="hidden width; range [1, inf)")
-    ap.add_argument("--tol", type=float, default=1e-6, help="relative residual tolerance")
-    ap.add_argument("--eta", type=float, default=0.4, help="GD learning rate of the trajectory")
-    ap.add_argument("--steps", type=int, default=200, help="GD steps of the trajectory")
-    ap.add_argument("--every", type=int, default=5, help="eigenvalue stride along the trajectory")
-    ap.add_argument("--repeats", type=int, default=3, help="timing repeats (median)")
+    ap.add_argument("--tols", type=float, nargs="+", default=[1e-3, 1e-6],
+                    help="relative residual tolerances of part 1")
+    ap.add_argument("--track-tol", type=float, default=1e-3, help="tolerance of part 2")
+    ap.add_argument("--etas", type=float, nargs="+", default=[0.1, 0.4],
+                    help="learning rates of the part-2 trajectories")
+    ap.add_argument("--steps", type=int, default=200, help="GD steps of each trajectory")
+    ap.add_argument("--every", type=int, default=1, help="eigenvalue stride along a trajectory")
+    ap.add_argument("--cold-every", type=int, default=10,
+                    help="stride of the cold-start baselines (their cost per evaluation does "
+                         "not depend on the previous point, so a subsample estimates it)")
+    ap.add_argument("--repeats", type=int, default=5, help="timing repeats (min and median)")
     args = ap.parse_args()
 
     ds, f, w0, unravel = build_problem(args.n, args.width)
     dim = int(w0.shape[0])
     print(f"setting: digits n={args.n}, MLP 64-{args.width}-{args.width}-10 tanh, MSE, D={dim}, "
-          f"float64, 1 CPU thread (XLA single-thread flags; torch.set_num_threads(1)), "
-          f"tol={args.tol:g}")
-
-    # The GD trajectory (eoslib.gd; jit + scan).
-    traj = gd.gd_trajectory(f, w0, args.eta, args.steps, record_every=1)
-    ws = np.asarray(traj.params)
-    print(f"trajectory: {args.steps} GD steps at eta={args.eta:g}, loss {float(traj.loss[0]):.4g} "
-          f"-> {float(traj.loss[-1]):.4g}")
+          f"float64 on both sides, 1 CPU thread each (XLA single-thread flags; "
+          f"torch.set_num_threads(1))")
+    if torch is None:
+        print("NOTE: torch is not installed (pip install torch): the locuslab comparison is "
+              "SKIPPED, only eoslib numbers are printed")
     rng = np.random.default_rng(1)
 
     def cold_v0() -> jax.Array:
         return jnp.asarray(rng.standard_normal((dim, 1)))
 
-    # ---------------------------------------------------------------- part 1
-    w_mid = jnp.asarray(ws[args.steps // 2])
-    t = time.perf_counter()
-    res = curvature.top_eigenpairs(f, w_mid, 1, v0=cold_v0(), tol=args.tol, max_iter=300)
-    res.eigenvalues.block_until_ready()
-    t_first = time.perf_counter() - t
-    times, hvps = [], []
-    for _ in range(args.repeats):
-        t = time.perf_counter()
-        res = curvature.top_eigenpairs(f, w_mid, 1, v0=cold_v0(), tol=args.tol, max_iter=300)
-        lam_jax = float(res.eigenvalues[0])
-        times.append(time.perf_counter() - t)
-        hvps.append(int(res.num_iterations))
-    t_jax = statistics.median(times)
-    print("\n[1] one top eigenvalue at GD step", args.steps // 2, "(cold starts)")
-    print(f"  eoslib   : lambda={lam_jax:.10g}  {t_jax * 1e3:8.1f} ms/call  HVPs={hvps}  "
-          f"(first call incl. compilation {t_first:.2f} s)")
+    trajs = {}
+    for eta in args.etas:
+        traj = gd.gd_trajectory(f, w0, eta, args.steps, record_every=1)
+        trajs[eta] = np.asarray(traj.params)
+        print(f"trajectory eta={eta:g} (2/eta={2 / eta:g}): {args.steps} GD steps, loss "
+              f"{float(traj.loss[0]):.4g} -> {float(traj.loss[-1]):.4g}")
 
-    th = None
-    if torch is None:
-        print("  locuslab : SKIPPED -- torch is not installed (pip install torch); "
-              "the comparison needs it")
-    else:
-        th = TorchHVP(ds, unravel(jnp.asarray(ws[0])))
+    th = TorchHVP(ds, unravel(jnp.asarray(trajs[args.etas[-1]][0]))) if torch is not None else None
+
+    # ---------------------------------------------------------------- part 1
+    ws = trajs[args.etas[-1]]
+    w_mid = jnp.asarray(ws[args.steps // 2])
+    print(f"\n[1] one top eigenvalue, cold start on both sides, at step {args.steps // 2} of the "
+          f"eta={args.etas[-1]:g} trajectory")
+    t = time.perf_counter()
+    curvature.top_eigenpairs(f, w_mid, 1, v0=cold_v0(), tol=args.tols[0], max_iter=300
+                             ).eigenvalues.block_until_ready()
+    print(f"  eoslib compilation (once per objective): {time.perf_counter() - t:.2f} s")
+    if th is not None:
         th.load(unravel(w_mid))
-        locuslab_top(th, dim, args.tol, 0)  # warm-up
-        times_t, hvps_t = [], []
-        for r in range(args.repeats):
-            t = time.perf_counter()
-            lam_t, c = locuslab_top(th, dim, args.tol, 100 + r)
-            times_t.append(time.perf_counter() - t)
-            hvps_t.append(c)
-        t_torch = statistics.median(times_t)
-        # Same operator on both sides: check one HVP against eoslib's.
         perm = torch_order(unravel, dim)
-        u = np.random.default_rng(5).standard_normal(dim)
-        hv_j = np.asarray(curvature.hvp(f, w_mid, jnp.asarray(u)))
         inv = np.empty_like(perm)
         inv[perm] = np.arange(dim)
+        u = np.random.default_rng(5).standard_normal(dim)
+        hv_j = np.asarray(curvature.hvp(f, w_mid, jnp.asarray(u)))
         hv_t = th(u[perm])[inv]
-        print(f"  locuslab : lambda={lam_t:.10g}  {t_torch * 1e3:8.1f} ms/call  HVPs={hvps_t}")
-        print(f"  HVP agreement torch vs jax: rel. diff {np.linalg.norm(hv_t - hv_j) / np.linalg.norm(hv_j):.2e}; "
-              f"eigenvalue rel. diff {abs(lam_t - lam_jax) / lam_jax:.2e}")
-        t_hvp_j = _time_hvp_jax(f, w_mid, dim)
-        t_hvp_t = _time(lambda: th(u), 5)
-        print(f"  one HVP: eoslib {t_hvp_j * 1e3:.2f} ms, torch double-backprop {t_hvp_t * 1e3:.2f} ms")
-        print(f"  RATIO time locuslab/eoslib = {t_torch / t_jax:.2f}x  "
-              f"(HVPs {statistics.median(hvps_t):.0f} vs {statistics.median(hvps):.0f})")
+        print(f"  same operator: torch vs jax HVP rel. diff "
+              f"{np.linalg.norm(hv_t - hv_j) / np.linalg.norm(hv_j):.1e}")
+        hvp_j = jax.jit(lambda w, v: curvature.hvp(f, w, v))
+        uj = jnp.asarray(u)
+        tj = _times(lambda: hvp_j(w_mid, uj).block_until_ready(), args.repeats)
+        tt = _times(lambda: th(u), args.repeats)
+        print(f"  one HVP: eoslib {min(tj) * 1e3:.1f} ms (median {statistics.median(tj) * 1e3:.1f}), "
+              f"torch double backprop {min(tt) * 1e3:.1f} ms (median {statistics.median(tt) * 1e3:.1f})")
+    for tol in args.tols:
+        tj, hj, tt, ht = [], [], [], []
+        lam_j = lam_t = float("nan")
+        # Interleaved repeats: the machine is shared, so both sides see the same load.
+        for r in range(args.repeats):
+            t = time.perf_counter()
+            res = curvature.top_eigenpairs(f, w_mid, 1, v0=cold_v0(), tol=tol, max_iter=300)
+            lam_j = float(res.eigenvalues[0])
+            tj.append(time.perf_counter() - t)
+            hj.append(int(res.num_iterations))
+            if th is not None:
+                t = time.perf_counter()
+                lam_t, c = locuslab_top(th, dim, tol, 100 + r)
+                tt.append(time.perf_counter() - t)
+                ht.append(c)
+        line = (f"  tol={tol:g}: eoslib lambda={lam_j:.10g} {min(tj) * 1e3:7.0f} ms "
+                f"(median {statistics.median(tj) * 1e3:.0f}) HVPs {statistics.median(hj):.0f}")
+        if th is not None:
+            line += (f" | locuslab lambda={lam_t:.10g} {min(tt) * 1e3:7.0f} ms "
+                     f"(median {statistics.median(tt) * 1e3:.0f}) HVPs {statistics.median(ht):.0f}"
+                     f" | RATIO time {min(tt) / min(tj):.2f}x (medians "
+                     f"{statistics.median(tt) / statistics.median(tj):.2f}x)")
+        print(line)
 
     # ---------------------------------------------------------------- part 2
-    pts = list(range(0, args.steps + 1, args.every))
-    print(f"\n[2] tracking along the trajectory: {len(pts)} evaluations (every {args.every} steps)")
-    v = cold_v0()
-    warm_h, warm_l, t = 0, [], time.perf_counter()
-    for i in pts:
-        res = curvature.top_eigenpairs(f, jnp.asarray(ws[i]), 1, v0=v, tol=args.tol, max_iter=300)
-        v = res.eigenvectors
-        warm_h += int(res.num_iterations)
-        warm_l.append(float(res.eigenvalues[0]))
-    t_warm = time.perf_counter() - t
-    cold_h, cold_l, t = 0, [], time.perf_counter()
-    for i in pts:
-        res = curvature.top_eigenpairs(f, jnp.asarray(ws[i]), 1, v0=cold_v0(), tol=args.tol,
-                                       max_iter=300)
-        cold_h += int(res.num_iterations)
-        cold_l.append(float(res.eigenvalues[0]))
-    t_cold = time.perf_counter() - t
-    dev = max(abs(a - b) / b for a, b in zip(warm_l, cold_l))
-    print(f"  sharpness {warm_l[0]:.4g} -> {max(warm_l):.4g} (max) -> {warm_l[-1]:.4g}; "
-          f"warm vs cold max rel. diff {dev:.1e}")
-    print(f"  eoslib warm : {warm_h:6d} HVPs ({warm_h / len(pts):.1f}/eval)  {t_warm:7.2f} s")
-    print(f"  eoslib cold : {cold_h:6d} HVPs ({cold_h / len(pts):.1f}/eval)  {t_cold:7.2f} s")
-    print(f"  RATIO HVPs eoslib cold/warm = {cold_h / warm_h:.2f}x")
-    if th is not None:
-        loc_h, t = 0, time.perf_counter()
-        for j, i in enumerate(pts):
-            th.load(unravel(jnp.asarray(ws[i])))
-            _, c = locuslab_top(th, dim, args.tol, 1000 + j)
-            loc_h += c
-        t_loc = time.perf_counter() - t
-        print(f"  locuslab    : {loc_h:6d} HVPs ({loc_h / len(pts):.1f}/eval)  {t_loc:7.2f} s")
-        print(f"  RATIO HVPs locuslab/eoslib-warm = {loc_h / warm_h:.2f}x; "
-              f"RATIO time locuslab/eoslib-warm = {t_loc / t_warm:.2f}x")
+    tol = args.track_tol
+    print(f"\n[2] tracking the sharpness along each trajectory every {args.every} step(s), "
+          f"tol={tol:g}; cold baselines on every {args.cold_every}th point")
+    for eta, ws in trajs.items():
+        pts = list(range(0, args.steps + 1, args.every))
+        sub = list(range(0, args.steps + 1, args.cold_every))
+        v = cold_v0()
+        warm_h, warm_l, t = [], {}, time.perf_counter()
+        for i in pts:
+            res = curvature.top_eigenpairs(f, jnp.asarray(ws[i]), 1, v0=v, tol=tol, max_iter=300)
+            v = res.eigenvectors
+            warm_h.append(int(res.num_iterations))
+            warm_l[i] = float(res.eigenvalues[0])
+        t_warm = (time.perf_counter() - t) / len(pts)
+        cold_h, t = [], time.perf_counter()
+        dev = 0.0
+        for i in sub:
+            res = curvature.top_eigenpairs(f, jnp.asarray(ws[i]), 1, v0=cold_v0(), tol=tol,
+                                           max_iter=300)
+            cold_h.append(int(res.num_iterations))
+            dev = max(dev, abs(float(res.eigenvalues[0]) - warm_l[i]) / warm_l[i])
+        t_cold = (time.perf_counter() - t) / len(sub)
+        s = list(warm_l.values())
+        hw, hc = float(np.mean(warm_h)), float(np.mean(cold_h))
+        # The first warm evaluation is itself a cold start; report the steady state too.
+        hw_ss = float(np.mean(warm_h[1:]))
+        print(f"  eta={eta:g}: sharpness {s[0]:.4g} -> max {max(s):.4g} -> {s[-1]:.4g} "
+              f"(2/eta={2 / eta:g}); warm vs cold eigenvalue max rel. diff {dev:.1e}")
+        print(f"    eoslib warm : {hw:5.1f} HVPs/eval (after the first: {hw_ss:.1f}), "
+              f"{t_warm * 1e3:6.0f} ms/eval, {sum(warm_h)} HVPs over {len(pts)} evaluations")
+        print(f"    eoslib cold : {hc:5.1f} HVPs/eval, {t_cold * 1e3:6.0f} ms/eval  "
+              f"-> RATIO HVPs cold/warm {hc / hw:.1f}x")
+        if th is not None:
+            loc_h, t = [], time.perf_counter()
+            for j, i in enumerate(sub):
+                th.load(unravel(jnp.asarray(ws[i])))
+                _, c = locuslab_top(th, dim, tol, 1000 + j)
+                loc_h.append(c)
+            t_loc = (time.perf_counter() - t) / len(sub)
+            hl = float(np.mean(loc_h))
+            print(f"    locuslab    : {hl:5.1f} HVPs/eval, {t_loc * 1e3:6.0f} ms/eval  "
+                  f"-> RATIO HVPs locuslab/eoslib-warm {hl / hw:.1f}x, "
+                  f"RATIO time {t_loc / t_warm:.1f}x")
 
 
-def _time(fn, repeats: int) -> float:
+def _times(fn, repeats: int) -> list[float]:
     fn()
     ts = []
     for _ in range(repeats):
         t = time.perf_counter()
         fn()
         ts.append(time.perf_counter() - t)
-    return statistics.median(ts)
-
-
-def _time_hvp_jax(f, w, dim: int) -> float:
-    hv = jax.jit(lambda u: curvature.hvp(f, w, u))
-    u = jnp.asarray(np.random.default_rng(6).standard_normal(dim))
-    return _time(lambda: hv(u).block_until_ready(), 5)
+    return ts
 
 
 if __name__ == "__main__":

@@ -354,7 +354,7 @@ def train_gd(
     eig_every: int = 0,
     k: int = 1,
     accuracy: Callable[[Array], Array] | None = None,
-    eig_tol: float = 1e-5,
+    eig_tol: float = 1e-4,
     eig_max_iter: int = 100,
     warm_start: bool = True,
     max_norm: float = 1e8,
