@@ -79,6 +79,10 @@ _RKC_EPS = 2.0 / 13.0
 # Rounding errors of the Chebyshev recursion grow with s; rkc.f caps s similarly.
 _RKC_MAX_STAGES = 250
 
+# Lanczos tolerance of RKC's spectral-radius refreshes: the stage count only needs the
+# sharpness to a few percent (rho_safety covers it), and Ritz values never overshoot.
+_RHO_TOL = 1e-2
+
 # Below this dimension the dense Hessian is cheaper to compile and run than Lanczos.
 _DENSE_DIM = 64
 
@@ -456,7 +460,7 @@ def _gradient_flow_rkc(f, w0, thr, rtol, atol, t_max, n_max, rho_every, rho_safe
     if float(l) <= thr:
         return _finish(f, "rkc", options, sharp, w0, 0.0, evals, 0, 0, True,
                        "loss already below the threshold", s_tol)
-    rho = max(sharp(w0, 1e-3), 0.0)
+    rho = max(sharp(w0, _RHO_TOL), 0.0)
     # First step: a stable explicit-Euler-sized step; the controller grows it (x10 per step).
     h = 1.0 / max(rho, 1e-12)
     h_old, err_old = h, -1.0
@@ -491,7 +495,7 @@ def _gradient_flow_rkc(f, w0, thr, rtol, atol, t_max, n_max, rho_every, rho_safe
         if evals >= n_max:
             message = "reached max_grad_evals"
             break
-        rho = max(sharp(y, 1e-3), 0.0)
+        rho = max(sharp(y, _RHO_TOL), 0.0)
     return _finish(f, "rkc", options, sharp, y, t, evals, steps, rejected, False, message, s_tol)
 
 
@@ -517,7 +521,8 @@ def _gradient_flow_diffrax(f, w0, method, thr, rtol, atol, t_max, n_max, sharp, 
 
     def cond_fn(t, y, args, **kwargs):
         # Relative form, so the root finder's tolerances mean the same for any threshold.
-        return f(y) / jnp.asarray(thr, dt) - 1.0
+        # In the default float dtype: diffrax compares it with a python-float 0.0.
+        return (f(y) / jnp.asarray(thr, dt) - 1.0).astype(jnp.zeros(()).dtype)
 
     event = diffrax.Event(cond_fn, root_finder=optx.Newton(rtol=1e-10, atol=1e-10))
     sol = diffrax.diffeqsolve(

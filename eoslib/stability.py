@@ -185,7 +185,9 @@ def multivariate_product_stability(
         difference of large terms.
       solver: ``"dense"``, ``"lsqr"`` or ``"topk"`` (see the module docstring).
       cutoff: relative eigenvalue cutoff for ``"dense"`` and ``"topk"``, in ``(0, inf)``:
-        pairs with ``|lambda_i| <= cutoff * lambda_max`` are dropped from ``H^+``.
+        pairs with ``|lambda_i| <= cutoff * lambda_max`` are dropped from ``H^+``. It must
+        exceed the rounding level of the Hessian (about ``1e-13`` in float64, ``1e-5`` in
+        float32), and ``alpha`` can depend strongly on it: report it.
       tol: LSQR stopping tolerance (``atol = btol = tol``), in ``(0, inf)``.
       conlim: LSQR condition-number limit, in ``(0, inf)`` (LSQR stops once its estimate
         of ``cond(H)`` exceeds it; scipy's default 1e8).
