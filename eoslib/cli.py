@@ -167,10 +167,14 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def _generated(project: cat.Project) -> dict[Path, str]:
-    return {
+    pages = {
         project.book / "ledger.md": cat.render_ledger(project),
         project.root / "_toc.yml": cat.render_toc(project),
     }
+    for paper in cat.PAPER_ORDER:
+        if (project.book / paper / "index.md").is_file():
+            pages[project.book / paper / "_items.md"] = cat.render_items(project, paper)
+    return pages
 
 
 def write_generated(project: cat.Project) -> None:

@@ -74,9 +74,16 @@ def test_done_entries_have_executed_notebooks_and_sources():
         assert passed > 0 and failed == 0, f"{out.name}: {passed} passed, {failed} failed checks"
 
 
-def test_generated_toc_and_ledger_are_current():
-    assert (ROOT / "_toc.yml").read_text() == cat.render_toc(PROJECT), "run `eoslib ledger`"
-    assert (ROOT / "book" / "ledger.md").read_text() == cat.render_ledger(PROJECT), "run `eoslib ledger`"
+def test_generated_pages_are_current():
+    from eoslib.cli import outdated_generated
+
+    assert outdated_generated(PROJECT) == [], "run `eoslib ledger` and commit"
+
+
+def test_item_map_names_the_paper_functions_first():
+    code = "from eoslib.papers import two_step as ts\nfrom eoslib import gd, checks\n" \
+           "gd.gd_final(f)\nts.orbit(1)\nchecks.check('a', 1, 1, rtol=0)\nts.T.items()\n"
+    assert cat.eoslib_calls(code) == ["papers.two_step.orbit", "gd.gd_final"]
 
 
 def test_todo_items_show_as_missing_on_the_ledger():
