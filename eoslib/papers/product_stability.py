@@ -36,7 +36,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-import numbers
 from typing import Callable, NamedTuple
 
 import jax
@@ -53,6 +52,7 @@ from eoslib.losses import (
     soft_bce,
     sqrt_one_plus_sq,
 )
+from eoslib.validation import integer as _int, real as _real
 
 __all__ = [
     "MinimumDerivatives",
@@ -119,27 +119,8 @@ __all__ = [
 # --------------------------------------------------------------------------- validation
 
 
-def _real(name: str, value, lo: float = -math.inf, hi: float = math.inf, *, lo_open=True, hi_open=True) -> float:
-    """Return ``value`` as float if it is a real number in the interval, else raise ValueError."""
-    bad_type = isinstance(value, bool) or not isinstance(value, (numbers.Real, np.floating, np.integer))
-    if not bad_type and isinstance(value, (jax.Array, np.ndarray)):
-        bad_type = np.ndim(value) != 0
-    v = math.nan if bad_type else float(value)
-    ok = math.isfinite(v) or (v == math.inf and hi == math.inf and not hi_open)
-    ok = ok and (v > lo if lo_open else v >= lo) and (v < hi if hi_open else v <= hi)
-    if not ok:
-        interval = f"{'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
-        raise ValueError(f"{name} must be a real number in {interval}, got {value!r}")
-    return v
 
 
-def _int(name: str, value, lo: int, hi: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, (numbers.Integral, np.integer)) or value < lo or (
-        hi is not None and value > hi
-    ):
-        interval = f"[{lo}, {'inf)' if hi is None else str(hi) + ']'}"
-        raise ValueError(f"{name} must be an integer in {interval}, got {value!r}")
-    return int(value)
 
 
 def _loss(l) -> ScalarLoss:

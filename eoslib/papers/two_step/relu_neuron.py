@@ -27,7 +27,6 @@ References:
 from __future__ import annotations
 
 import math
-import numbers
 from functools import partial
 from typing import NamedTuple
 
@@ -35,6 +34,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import Array, lax
+
+from eoslib.validation import integer as _int, real as _real, reals as _reals
 
 __all__ = [
     "orbit_points",
@@ -60,39 +61,10 @@ __all__ = [
 # (shared with the sibling modules of this package)
 
 
-def _real(name: str, value, lo: float = -math.inf, hi: float = math.inf, *, lo_open: bool = True,
-          hi_open: bool = True) -> float:
-    """``value`` as a float if it is a finite real number in the interval, else ValueError."""
-    bad = isinstance(value, bool) or not isinstance(value, (numbers.Real, np.floating, np.integer))
-    if not bad and isinstance(value, (jax.Array, np.ndarray)):
-        bad = np.ndim(value) != 0
-    v = math.nan if bad else float(value)
-    ok = math.isfinite(v) and (v > lo if lo_open else v >= lo) and (v < hi if hi_open else v <= hi)
-    if not ok:
-        interval = f"{'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
-        raise ValueError(f"{name} must be a real number in {interval}, got {value!r}")
-    return v
 
 
-def _int(name: str, value, lo: int, hi: int | None = None) -> int:
-    if (isinstance(value, bool) or not isinstance(value, (numbers.Integral, np.integer)) or value < lo
-            or (hi is not None and value > hi)):
-        interval = f"[{lo}, {'inf)' if hi is None else str(hi) + ']'}"
-        raise ValueError(f"{name} must be an integer in {interval}, got {value!r}")
-    return int(value)
 
 
-def _reals(name: str, value, lo: float = -math.inf, hi: float = math.inf, *, lo_open: bool = True,
-           hi_open: bool = True) -> np.ndarray:
-    """Array version of :func:`_real` (every entry must lie in the interval)."""
-    arr = np.asarray(value, dtype=float)
-    ok = arr.size > 0 and bool(np.all(np.isfinite(arr)))
-    if ok:
-        ok = bool(np.all(arr > lo if lo_open else arr >= lo)) and bool(np.all(arr < hi if hi_open else arr <= hi))
-    if not ok:
-        interval = f"{'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
-        raise ValueError(f"{name} must be real number(s) in {interval}, got {value!r}")
-    return arr
 
 
 def _fdtype():

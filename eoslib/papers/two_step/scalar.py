@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import functools
 import math
-import numbers
 from dataclasses import dataclass
 from typing import Callable, NamedTuple
 
@@ -45,6 +44,7 @@ from scipy.optimize import brentq
 
 from eoslib import gd, orbits
 from eoslib.losses import derivatives as _derivatives
+from eoslib.validation import integer as _int, real as _real, reals as _reals
 
 __all__ = [
     # 1-D objectives and the stability number
@@ -115,34 +115,10 @@ K_FLIP: float = math.sqrt(5.0) - 1.0
 # --------------------------------------------------------------------------- validation
 
 
-def _real(name: str, value, lo: float = -math.inf, hi: float = math.inf, *, lo_open=True,
-          hi_open=True) -> float:
-    """``value`` as float if it is a finite real number in the interval, else ValueError."""
-    bad = isinstance(value, bool) or not isinstance(value, (numbers.Real, np.floating, np.integer))
-    if not bad and isinstance(value, (jax.Array, np.ndarray)):
-        bad = np.ndim(value) != 0
-    v = math.nan if bad else float(value)
-    ok = math.isfinite(v) and (v > lo if lo_open else v >= lo) and (v < hi if hi_open else v <= hi)
-    if not ok:
-        interval = f"{'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
-        raise ValueError(f"{name} must be a real number in {interval}, got {value!r}")
-    return v
 
 
-def _int(name: str, value, lo: int, hi: int | None = None) -> int:
-    if (isinstance(value, bool) or not isinstance(value, (numbers.Integral, np.integer))
-            or value < lo or (hi is not None and value > hi)):
-        interval = f"[{lo}, {'inf)' if hi is None else str(hi) + ']'}"
-        raise ValueError(f"{name} must be an integer in {interval}, got {value!r}")
-    return int(value)
 
 
-def _reals(name: str, value, lo: float = -math.inf, hi: float = math.inf) -> np.ndarray:
-    """Array of finite reals, all in the open interval (lo, hi)."""
-    arr = np.asarray(value, dtype=float)
-    if arr.size == 0 or not np.all(np.isfinite(arr)) or not np.all((arr > lo) & (arr < hi)):
-        raise ValueError(f"{name} must be real number(s) in ({lo:g}, {hi:g}), got {value!r}")
-    return arr
 
 
 def _float():
