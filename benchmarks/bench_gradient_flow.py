@@ -71,7 +71,8 @@ def main() -> None:
     w0, _ = gd.gd_final(f, w_init, 0.4, 200)
     dim = int(w0.shape[0])
     print(f"setting: digits n={args.n}, MLP 64-{args.width}-{args.width}-10 tanh, MSE, D={dim}, "
-          f"float64, 1 CPU thread; start = GD step 200 at eta=0.4 (loss {float(jax.jit(f)(w0)):.4g}); "
+          f"float64, 1 CPU thread; start = GD step 200 at eta=0.4 "
+          f"(loss {float(jax.jit(f)(w0)):.4g}); "
           f"flow until loss = {args.threshold:g}")
 
     g = jax.jit(jax.grad(f))
@@ -113,7 +114,7 @@ def main() -> None:
                    [("rk4", flow.gradient_flow_rk4, {"alpha": a}) for a in (2.0, 1.5, 1.0, 0.5)])
     rkc = cheapest("adaptive RKC (eoslib default; loosest tolerance first)",
                    [("rkc", flow.gradient_flow, {"method": "rkc", "rtol": r, "atol": r * 1e-2})
-                    for r in (1e-2, 1e-3, 1e-4, 1e-5)])
+                    for r in (1e-1, 3e-2, 1e-2, 1e-3, 1e-4)])
     tsit = cheapest("adaptive Tsit5 (diffrax; loosest tolerance first)",
                     [("tsit5", flow.gradient_flow, {"method": "tsit5", "rtol": r, "atol": r * 1e-2})
                      for r in (1e-4, 1e-6)])
@@ -137,7 +138,8 @@ def main() -> None:
                 continue
             _, r, wall = found
             eq = r.num_grad_evals + hvp_cost * r.num_hvps
-            print(f"  RATIO rk4/{name}: gradient evaluations {base.num_grad_evals / r.num_grad_evals:.1f}x, "
+            ratio = base.num_grad_evals / r.num_grad_evals
+            print(f"  RATIO rk4/{name}: gradient evaluations {ratio:.1f}x, "
                   f"gradient-equivalents incl. HVPs {base_eq / eq:.1f}x, wall time "
                   f"{rk4[2] / wall:.1f}x")
 

@@ -144,7 +144,8 @@ def _check_pos(name: str, value: Any, *, allow_inf: bool = False) -> float:
 
 
 def _check_int(name: str, value: Any, lo: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (numbers.Integral, np.integer)) or value < lo:
+    integral = isinstance(value, (numbers.Integral, np.integer)) and not isinstance(value, bool)
+    if not integral or value < lo:
         raise ValueError(f"{name} must be an integer in [{lo}, inf), got {value!r}")
     return int(value)
 
@@ -547,7 +548,9 @@ def _gradient_flow_diffrax(f, w0, method, thr, rtol, atol, t_max, n_max, sharp, 
     elif float(sol.ts[-1]) >= t1:
         message = "reached max_time"
     else:
-        message = f"diffrax stopped: {sol.result}"
+        text = str(sol.result)
+        # "diffrax._solution.RESULTS<message>" -> "message"
+        message = "diffrax stopped: " + (text[text.find("<") + 1:-1] if "<" in text else text)
     return _finish(f, method, options, sharp, w, float(sol.ts[-1]), evals,
                    stats["num_accepted_steps"], stats["num_rejected_steps"], reached,
                    message, s_tol)

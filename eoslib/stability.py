@@ -110,7 +110,8 @@ class ProductStability:
         warn = "" if self.converged else " [NOT CONVERGED: LSQR hit max_iter]"
         return (f"alpha={self.alpha:.6g} (3T'H+T={self.third_term:.6g}, Q={self.fourth_term:.6g}), "
                 f"lambda_max={self.lambda_max:.6g}, solver={self.solver}, "
-                f"{self.cutoff_rule}{kept}{it}, {self.num_hvps} HVPs, |grad|={self.grad_norm:.3g}{warn}")
+                f"{self.cutoff_rule}{kept}{it}, {self.num_hvps} HVPs, "
+                f"|grad|={self.grad_norm:.3g}{warn}")
 
 
 # jit once per objective (f static); w and directions are traced.

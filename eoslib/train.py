@@ -318,7 +318,8 @@ def _loss_jit(f, w):
 
 
 def _check_int(name: str, value: Any, lo: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (numbers.Integral, np.integer)) or value < lo:
+    integral = isinstance(value, (numbers.Integral, np.integer)) and not isinstance(value, bool)
+    if not integral or value < lo:
         raise ValueError(f"{name} must be an integer in [{lo}, inf), got {value!r}")
     return int(value)
 
@@ -427,7 +428,8 @@ def train_gd(
     num_steps = _check_int("num_steps", num_steps, 1)
     log_every = _check_int("log_every", log_every, 1)
     eig_every = _check_int("eig_every", eig_every, 0)
-    if isinstance(k, bool) or not isinstance(k, (numbers.Integral, np.integer)) or not 1 <= k <= dim:
+    k_integral = isinstance(k, (numbers.Integral, np.integer)) and not isinstance(k, bool)
+    if not k_integral or not 1 <= k <= dim:
         raise ValueError(f"k must be an integer in [1, {dim}], got {k!r}")
     k = int(k)
     eig_tol = _check_pos("eig_tol", eig_tol)

@@ -1,4 +1,4 @@
-"""Multivariate product-stability (eoslib.stability) against closed forms and a dense pseudoinverse."""
+"""Multivariate product-stability (eoslib.stability): closed forms and a dense pseudoinverse."""
 
 import math
 
