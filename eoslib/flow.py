@@ -525,7 +525,10 @@ def _gradient_flow_diffrax(f, w0, method, thr, rtol, atol, t_max, n_max, sharp, 
         # In the default float dtype: diffrax compares it with a python-float 0.0.
         return (f(y) / jnp.asarray(thr, dt) - 1.0).astype(jnp.zeros(()).dtype)
 
-    event = diffrax.Event(cond_fn, root_finder=optx.Newton(rtol=1e-10, atol=1e-10))
+    # Root-finder tolerances on the relative loss, above the rounding level of dt.
+    eps = float(jnp.finfo(dt).eps)
+    root_tol = max(1e-10, 100.0 * eps)
+    event = diffrax.Event(cond_fn, root_finder=optx.Newton(rtol=root_tol, atol=root_tol))
     sol = diffrax.diffeqsolve(
         diffrax.ODETerm(vector_field), solver, jnp.asarray(0.0, dt), jnp.asarray(t1, dt),
         # An explicit dt0 (the stability scale 1/S) spares diffrax's initial-step search.
@@ -540,7 +543,7 @@ def _gradient_flow_diffrax(f, w0, method, thr, rtol, atol, t_max, n_max, sharp, 
         # Newton on the dense output stalls when the loss itself is only known to a
         # relative precision worse than its tolerance (tiny thresholds); the event time
         # is still located to that precision.
-        reached = abs(float(_value(f, w)) / thr - 1.0) < 1e-6
+        reached = abs(float(_value(f, w)) / thr - 1.0) < max(1e-6, 1000.0 * eps)
     if reached:
         message = "reached the loss threshold"
     elif bool(sol.result == diffrax.RESULTS.max_steps_reached):
