@@ -8,8 +8,11 @@ The shared core (one topic per module) and one module per paper:
 * :mod:`eoslib.losses` -- scalar losses and the product-stability number.
 * :mod:`eoslib.checks` -- claim checks that print, record and raise.
 * :mod:`eoslib.plotting` -- house style and provenance footers.
-* :mod:`eoslib.data`, :mod:`eoslib.nets` -- datasets and networks for the real-data figures
-  (imported on demand: ``from eoslib import data``).
+* :mod:`eoslib.data`, :mod:`eoslib.nets`, :mod:`eoslib.train`, :mod:`eoslib.flow`,
+  :mod:`eoslib.stability` -- datasets, networks, tracked full-batch GD, gradient-flow solutions and
+  multivariate product-stability for the real-data figures (imported on demand, e.g.
+  ``from eoslib import data``, so that ``import eoslib`` stays light).
+* :mod:`eoslib.notebook`, :mod:`eoslib.catalog`, :mod:`eoslib.cli` -- the ``eoslib`` command.
 * :mod:`eoslib.papers` -- ``product_stability``, ``gfs_sharpness``, ``self_stabilization``, ``two_step``.
 
 Importing eoslib never enables float64: notebooks and tests do that first, before any array exists.
