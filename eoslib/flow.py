@@ -51,7 +51,6 @@ References:
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Callable
@@ -62,6 +61,7 @@ import numpy as np
 from jax import lax
 
 from . import curvature
+from .validation import integer as _check_int, positive as _check_pos
 
 Array = jax.Array
 Objective = Callable[[Array], Array]
@@ -132,22 +132,6 @@ class FlowResult:
 
 
 # ----------------------------------------------------------------------------- helpers
-
-
-def _check_pos(name: str, value: Any, *, allow_inf: bool = False) -> float:
-    ok = isinstance(value, (numbers.Real, np.floating, np.integer)) and not isinstance(value, bool)
-    v = float(value) if ok else math.nan
-    if not (v > 0 and (allow_inf or math.isfinite(v))):
-        hi = "inf]" if allow_inf else "inf)"
-        raise ValueError(f"{name} must be a real number in (0, {hi}, got {value!r}")
-    return v
-
-
-def _check_int(name: str, value: Any, lo: int) -> int:
-    integral = isinstance(value, (numbers.Integral, np.integer)) and not isinstance(value, bool)
-    if not integral or value < lo:
-        raise ValueError(f"{name} must be an integer in [{lo}, inf), got {value!r}")
-    return int(value)
 
 
 def _check_point(w0: Any) -> Array:

@@ -39,17 +39,16 @@ References:
 
 from __future__ import annotations
 
-import math
-import numbers
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Callable
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from . import curvature
+from .validation import integer as _check_int, positive as _check_pos
 
 Array = jax.Array
 
@@ -130,23 +129,6 @@ def _dense_eigh(f: Callable[[Array], Array], w: Array) -> tuple[Array, Array]:
     h = jax.hessian(f)(w)
     # Autodiff Hessians are symmetric only up to rounding.
     return jnp.linalg.eigh(0.5 * (h + h.T))
-
-
-def _check_pos(name: str, value: Any) -> float:
-    ok = isinstance(value, (numbers.Real, np.floating, np.integer)) and not isinstance(value, bool)
-    v = float(value) if ok else math.nan
-    if not (v > 0 and math.isfinite(v)):
-        raise ValueError(f"{name} must be a real number in (0, inf), got {value!r}")
-    return v
-
-
-def _check_int(name: str, value: Any, lo: int, hi: int | None = None) -> int:
-    rng = f"[{lo}, {hi}]" if hi is not None else f"[{lo}, inf)"
-    if isinstance(value, bool) or not isinstance(value, (numbers.Integral, np.integer)):
-        raise ValueError(f"{name} must be an integer in {rng}, got {value!r}")
-    if value < lo or (hi is not None and value > hi):
-        raise ValueError(f"{name} must be in {rng}, got {value}")
-    return int(value)
 
 
 def _spectral_third(t: np.ndarray, lam: np.ndarray, vecs: np.ndarray, lam_max: float,

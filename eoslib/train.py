@@ -42,6 +42,7 @@ import numpy as np
 from jax import lax
 
 from . import curvature
+from .validation import integer as _check_int, positive as _check_pos
 
 Array = jax.Array
 
@@ -315,22 +316,6 @@ def _loss_jit(f, w):
 
 
 # ----------------------------------------------------------------------------- validation
-
-
-def _check_int(name: str, value: Any, lo: int) -> int:
-    integral = isinstance(value, (numbers.Integral, np.integer)) and not isinstance(value, bool)
-    if not integral or value < lo:
-        raise ValueError(f"{name} must be an integer in [{lo}, inf), got {value!r}")
-    return int(value)
-
-
-def _check_pos(name: str, value: Any, *, allow_inf: bool = False) -> float:
-    ok = isinstance(value, (numbers.Real, np.floating, np.integer)) and not isinstance(value, bool)
-    v = float(value) if ok else math.nan
-    if not (v > 0 and (allow_inf or math.isfinite(v))):
-        hi = "inf]" if allow_inf else "inf)"
-        raise ValueError(f"{name} must be a real number in (0, {hi}, got {value!r}")
-    return v
 
 
 def _event_steps(num_steps: int, every: int) -> list[int]:

@@ -12,7 +12,7 @@ import numbers
 import jax
 import numpy as np
 
-__all__ = ["real", "reals", "integer"]
+__all__ = ["real", "reals", "integer", "positive"]
 
 
 def _interval(lo: float, hi: float, lo_open: bool, hi_open: bool) -> str:
@@ -63,3 +63,8 @@ def integer(name: str, value, lo: int, hi: int | None = None) -> int:
         interval = f"[{lo}, {'inf)' if hi is None else str(hi) + ']'}"
         raise ValueError(f"{name} must be an integer in {interval}, got {value!r}")
     return int(value)
+
+
+def positive(name: str, value, *, allow_inf: bool = False) -> float:
+    """``value`` as a float in ``(0, inf)`` (or ``(0, inf]`` with ``allow_inf``), else ``ValueError``."""
+    return real(name, value, 0.0, math.inf, hi_open=not allow_inf)
