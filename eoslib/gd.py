@@ -43,7 +43,9 @@ __all__ = [
     "sweep_learning_rates",
     "sweep_initial_points",
     "sweep_final",
-    "map_trajectory",
+    "Iterates",
+    "iterate",
+    "iterate_batched",
 ]
 
 PyTree = Any
@@ -252,12 +254,17 @@ def _valid(x: PyTree, max_sq: Array, finite_only: bool) -> Array:
     return _sq_norm(x) <= max_sq
 
 
-def _guarded_steps(f, carry, eta, max_sq, n: int, unroll: int, finite_only: bool):
-    """n frozen-on-divergence GD steps. carry = (x, alive, count)."""
+def _guarded(step, carry, args, max_sq, n: int, unroll: int, finite_only: bool):
+    """n frozen-on-divergence steps of ``x -> step(x, *args)``. carry = (x, alive, count).
+
+    This is the one iteration primitive: every trajectory in eoslib (GD on a function, a
+    closed-form map of a paper, a chunk of network training) runs through it, so the
+    divergence convention of the module docstring holds everywhere.
+    """
 
     def body(c, _):
         x, alive, count = c
-        x_new = _gd_update(f, x, eta)
+        x_new = step(x, *args)
         alive = alive & _valid(x_new, max_sq, finite_only)
         x = jax.tree_util.tree_map(lambda a, b: jnp.where(alive, a, b), x_new, x)
         return (x, alive, count + alive.astype(jnp.int32)), None
@@ -266,6 +273,11 @@ def _guarded_steps(f, carry, eta, max_sq, n: int, unroll: int, finite_only: bool
         return carry
     carry, _ = lax.scan(body, carry, None, length=n, unroll=max(1, min(unroll, n)))
     return carry
+
+
+def _guarded_steps(f, carry, eta, max_sq, n: int, unroll: int, finite_only: bool):
+    """n frozen-on-divergence GD steps on ``f``."""
+    return _guarded(lambda x, e: _gd_update(f, x, e), carry, (eta,), max_sq, n, unroll, finite_only)
 
 
 def _initial_carry(x0, max_sq, finite_only):
@@ -606,33 +618,167 @@ def sweep_initial_points(
                   "x0", dtype)
 
 
-@partial(jax.jit, static_argnames=("step_map", "num_steps", "unroll"))
-def _map_jit(step_map, x0, *, num_steps, unroll):
-    def body(x, _):
-        x = step_map(x)
-        return x, x
+class Iterates(NamedTuple):
+    """The result of :func:`iterate` (a leading batch axis on every array for
+    :func:`iterate_batched`).
 
-    _, xs = lax.scan(body, x0, None, length=num_steps, unroll=unroll)
-    return jax.tree_util.tree_map(lambda a0, a: jnp.concatenate([a0[None], a]), x0, xs)
+    Attributes:
+      final: the last valid iterate (after ``steps`` steps, or at ``diverged_at - 1``).
+      params: the iterates at steps ``0, r, 2r, ..., steps`` (``r = record_every``), with
+        the frozen last valid iterate repeated after a divergence; None if ``r == 0``.
+      diverged_at: int32, the first invalid step, ``-1`` if the run never diverged.
+      steps: number of steps requested.
+      record_every: recording stride ``r`` (0: only the final iterate was kept).
+    """
+
+    final: PyTree
+    params: PyTree | None
+    diverged_at: Array
+    steps: int
+    record_every: int = 0
+
+    @property
+    def diverged(self) -> bool | np.ndarray:
+        """True if the run diverged (a boolean array for a batch)."""
+        d = np.asarray(self.diverged_at) >= 0
+        return bool(d) if d.ndim == 0 else d
+
+    @property
+    def times(self) -> np.ndarray | None:
+        """Step index of every recorded iterate (None if nothing was recorded)."""
+        if not self.record_every:
+            return None
+        return np.arange(self.steps // self.record_every + 1) * self.record_every
+
+    def report(self) -> str:
+        """One line: ``"ran N steps"`` or ``"diverged at step k of N"`` (counts for batches)."""
+        return Trajectory.report(self)  # same fields, same wording
 
 
-def map_trajectory(step_map: Callable[[PyTree], PyTree], x0: PyTree, num_steps: int, *,
-                   unroll: int = 1) -> PyTree:
-    """Iterates ``x0, F(x0), ..., F^num_steps(x0)`` of an arbitrary map (``lax.scan``).
+def _iterate_impl(step, x0, args, max_sq, *, num_steps, record_every, unroll, finite_only):
+    carry, alive0 = _initial_carry(x0, max_sq, finite_only)
+    if not record_every:
+        x, alive, count = _guarded(step, carry, args, max_sq, num_steps, unroll, finite_only)
+        return x, None, _diverged_at(alive0, alive, count)
 
-    Used e.g. for the 1-D map ``z -> z - eta l'(z)``. No divergence handling: non-finite
-    values propagate.
+    def chunk(c, _):
+        c = _guarded(step, c, args, max_sq, record_every, unroll, finite_only)
+        return c, c[0]
+
+    (x, alive, count), xs = lax.scan(chunk, carry, None, length=num_steps // record_every)
+    params = jax.tree_util.tree_map(lambda a0, a: jnp.concatenate([a0[None], a]), x0, xs)
+    return x, params, _diverged_at(alive0, alive, count)
+
+
+_ITER_STATIC = ("step", "num_steps", "record_every", "unroll", "finite_only")
+
+
+@partial(jax.jit, static_argnames=_ITER_STATIC)
+def _iterate_jit(step, x0, args, max_sq, *, num_steps, record_every, unroll, finite_only):
+    return _iterate_impl(step, x0, args, max_sq, num_steps=num_steps, record_every=record_every,
+                         unroll=unroll, finite_only=finite_only)
+
+
+@partial(jax.jit, static_argnames=_ITER_STATIC + ("in_axes",))
+def _iterate_batched_jit(step, x0, args, max_sq, *, num_steps, record_every, unroll, finite_only,
+                         in_axes):
+    run = partial(_iterate_impl, step, num_steps=num_steps, record_every=record_every,
+                  unroll=unroll, finite_only=finite_only)
+    return jax.vmap(run, in_axes=(in_axes[0], in_axes[1], None))(x0, args, max_sq)
+
+
+def _iterate_args(step, num_steps, record_every, unroll, max_norm, x0):
+    if not callable(step):
+        raise ValueError(f"step must be a callable x, *args -> x, got {type(step).__name__}")
+    num_steps = _check_int("num_steps", num_steps, 1)
+    record_every = _check_int("record_every", record_every, 0)
+    unroll = _check_int("unroll", unroll, 1)
+    if record_every and num_steps % record_every:
+        raise ValueError(f"record_every must be 0 or divide num_steps (num_steps={num_steps}, "
+                         f"record_every={record_every})")
+    x0, dtype = _prepare_x0(x0)
+    max_sq, finite_only = _max_sq(max_norm, dtype)
+    return num_steps, record_every, unroll, x0, jnp.asarray(max_sq, dtype), finite_only
+
+
+def iterate(
+    step: Callable[..., PyTree],
+    x0: PyTree,
+    num_steps: int,
+    *,
+    args: tuple = (),
+    record_every: int = 0,
+    max_norm: float = math.inf,
+    unroll: int = 1,
+) -> Iterates:
+    """Iterate ``x_{t+1} = step(x_t, *args)`` with divergence detection (jit + ``lax.scan``).
+
+    The core's one iteration primitive. Paper modules supply their step function (a GD
+    update, a closed-form two-step map, a reparameterised update) and get the module's
+    divergence convention: the first invalid step index, never a NaN.
 
     Args:
-      step_map: JAX-traceable map from a state to a state of the same structure.
-      x0: initial state (array or pytree).
-      num_steps: number of iterations, an integer >= 1.
-      unroll: ``lax.scan`` unroll factor, an integer >= 1.
+      step: JAX-traceable map ``(x, *args) -> x`` with ``x`` an array or pytree. It is a
+        static argument of ``jax.jit``: pass the same function object to reuse the
+        compilation, and put values that change between calls (a learning rate) in
+        ``args``, which are traced.
+      x0: initial state, finite.
+      num_steps: number of steps, an integer in ``[1, inf)``.
+      args: extra (traced) arguments of ``step``.
+      record_every: recording stride, an integer in ``[0, inf)`` dividing ``num_steps``;
+        0 keeps only the final iterate.
+      max_norm: divergence bound on the Euclidean norm of the state over all leaves, in
+        ``(0, inf]``; ``inf`` checks finiteness only.
+      unroll: ``lax.scan`` unroll factor, an integer in ``[1, inf)``.
 
     Returns:
-      Array (pytree) with a leading axis of length ``num_steps + 1``.
+      :class:`Iterates`.
+
+    Raises:
+      ValueError: an argument outside its range (the message names it).
     """
-    num_steps = _check_int("num_steps", num_steps, 1)
-    unroll = _check_int("unroll", unroll, 1)
-    x0, _ = _prepare_x0(x0)
-    return _map_jit(_hashable(step_map), x0, num_steps=num_steps, unroll=unroll)
+    num_steps, record_every, unroll, x0, max_sq, finite_only = _iterate_args(
+        step, num_steps, record_every, unroll, max_norm, x0)
+    final, params, d = _iterate_jit(_hashable(step), x0, tuple(args), max_sq, num_steps=num_steps,
+                                    record_every=record_every, unroll=unroll, finite_only=finite_only)
+    return Iterates(final, params, d, num_steps, record_every)
+
+
+def iterate_batched(
+    step: Callable[..., PyTree],
+    x0: PyTree,
+    num_steps: int,
+    *,
+    args: tuple = (),
+    batch_x0: bool = True,
+    batch_args: bool | tuple[bool, ...] = False,
+    record_every: int = 0,
+    max_norm: float = math.inf,
+    unroll: int = 1,
+) -> Iterates:
+    """:func:`iterate` vmapped over a batch of initial points and/or of ``args``.
+
+    Args:
+      step, num_steps, record_every, max_norm, unroll: as in :func:`iterate`.
+      x0: initial states; with ``batch_x0`` every leaf has a leading batch axis.
+      args: extra arguments of ``step``.
+      batch_x0: whether ``x0`` carries the batch axis.
+      batch_args: whether each entry of ``args`` carries it (one bool for all, or one each).
+
+    Returns:
+      :class:`Iterates` with a leading batch axis on ``final``, ``params`` and ``diverged_at``.
+    """
+    args = tuple(args)
+    if isinstance(batch_args, bool):
+        batch_args = (batch_args,) * len(args)
+    if len(batch_args) != len(args):
+        raise ValueError(f"batch_args must have one entry per arg ({len(args)}), got {len(batch_args)}")
+    if not batch_x0 and not any(batch_args):
+        raise ValueError("iterate_batched needs batch_x0=True or some batch_args=True")
+    num_steps, record_every, unroll, x0, max_sq, finite_only = _iterate_args(
+        step, num_steps, record_every, unroll, max_norm, x0)
+    in_axes = (0 if batch_x0 else None, tuple(0 if b else None for b in batch_args))
+    final, params, d = _iterate_batched_jit(
+        _hashable(step), x0, args, max_sq, num_steps=num_steps, record_every=record_every,
+        unroll=unroll, finite_only=finite_only, in_axes=in_axes)
+    return Iterates(final, params, d, num_steps, record_every)

@@ -251,6 +251,31 @@ def _check_range(spec: ParameterSpec, value: Any) -> None:
             raise ParameterError(f"parameter {spec.name!r} must be {spec.allowed()}, got {value!r}")
 
 
+def validate_parameters_values(specs: Mapping[str, ParameterSpec], values: Mapping[str, Any],
+                               where: str = "<notebook>") -> dict[str, Any]:
+    """Check values against parameter declarations (the in-notebook half of validation).
+
+    Args:
+      specs: the declarations, from :func:`parameter_specs`.
+      values: name -> value; unknown names are rejected.
+      where: the notebook, for messages.
+
+    Returns:
+      The values, coerced to the declared types.
+
+    Raises:
+      ParameterError: naming the parameter and its allowed values.
+    """
+    out: dict[str, Any] = {}
+    for name, value in values.items():
+        if name not in specs:
+            listing = "\n".join(f"  {s.name} = {s.default!r}  ({s.allowed()}) {s.description}"
+                                for s in specs.values())
+            raise ParameterError(f"unknown parameter {name!r} for {where}. Allowed parameters:\n{listing}")
+        out[name] = _check_value(specs[name], value)
+    return out
+
+
 def validate_parameters(source: NotebookSource, overrides: Mapping[str, Any]) -> dict[str, Any]:
     """Check user overrides against the notebook's declarations.
 
@@ -291,6 +316,7 @@ def execute(
     cwd: str | os.PathLike[str] | None = None,
     timeout: int | None = 1800,
     extra_metadata: Mapping[str, Any] | None = None,
+    key: str = "",
 ) -> float:
     """Execute a notebook with papermill and write it atomically.
 
@@ -304,6 +330,7 @@ def execute(
       cwd: working directory of the kernel (default: the output's folder).
       timeout: per-cell timeout in seconds.
       extra_metadata: merged into ``metadata.eos.run`` of the output.
+      key: the manifest key of this run, stamped on the figures' provenance lines.
 
     Returns:
       The wall-clock runtime in seconds.
@@ -323,7 +350,7 @@ def execute(
     start = time.perf_counter()
     try:
         papermill.execute_notebook(
-            source.notebook,
+            with_session_cells(source, key=key),
             str(tmp),
             parameters=params,
             kernel_name="python3",
@@ -344,6 +371,43 @@ def execute(
         else:
             os.environ["XLA_FLAGS"] = env_xla
         tmp.unlink(missing_ok=True)
+
+
+SETUP_TAG = "eos-setup"
+SESSION_TAG = "eos-session"
+
+
+def with_session_cells(source: NotebookSource, key: str = "") -> Any:
+    """A copy of the notebook with the runner's two hidden cells (see :mod:`eoslib.session`).
+
+    The first enables float64 before any array exists; the second, right after the
+    ``parameters`` cell, validates the values inside the kernel and records the session.
+    """
+    import copy
+
+    import nbformat
+
+    nb = copy.deepcopy(source.notebook)
+    nb.cells = [c for c in nb.cells if not ({SETUP_TAG, SESSION_TAG} & set(c.metadata.get("tags", [])))]
+    setup = nbformat.v4.new_code_cell(
+        "# Injected by the eoslib runner: float64 before any array exists.\n"
+        "import jax\n"
+        "jax.config.update(\"jax_enable_x64\", True)\n"
+        "from eoslib import session as _eos_session",
+        metadata={"tags": ["remove-cell", SETUP_TAG]},
+    )
+    index = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
+    declared = nb.cells[index].source
+    names = ", ".join(f"{n!r}: {n}" for n in source.parameters)
+    session = nbformat.v4.new_code_cell(
+        "# Injected by the eoslib runner: validate the parameters, record the session.\n"
+        f"_eos_session.begin(notebook={source.path.as_posix()!r}, declared={declared!r},\n"
+        f"                   values={{{names}}}, key={key!r});",
+        metadata={"tags": ["remove-cell", SESSION_TAG]},
+    )
+    nb.cells.insert(index + 1, session)
+    nb.cells.insert(0, setup)
+    return nb
 
 
 def _finalise(nb: Any, source: NotebookSource, params: dict[str, Any], runtime: float, extra: Mapping[str, Any]) -> None:

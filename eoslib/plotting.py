@@ -100,8 +100,8 @@ def _short(v: Any) -> str:
 def save_figure(
     fig: plt.Figure,
     *,
-    notebook: str,
-    params: Mapping[str, Any],
+    notebook: str | None = None,
+    params: Mapping[str, Any] | None = None,
     path: str | os.PathLike[str] | None = None,
     show: bool = True,
 ) -> None:
@@ -112,11 +112,21 @@ def save_figure(
 
     Args:
       fig: the figure.
-      notebook: path of the notebook source that made it.
-      params: the parameters it was made with (shown in the footer).
+      notebook: path of the notebook source that made it; default: the running
+        notebook's :mod:`eoslib.session` (set by the runner's injected cell).
+      params: the parameters it was made with (shown in the footer); default: the session's.
       path: if given, also write a PNG there.
       show: display it inline (``plt.show()``).
     """
+    from eoslib import session
+
+    sess = session.current()
+    if notebook is None or params is None:
+        if sess is None:
+            raise ValueError("save_figure: give notebook= and params=, or run the notebook "
+                             "through the eoslib runner (which records them)")
+        notebook = sess.notebook if notebook is None else notebook
+        params = sess.parameters if params is None else params
     fig.text(
         0.005, 0.002, provenance(notebook, params),
         fontsize=6, color="0.45", ha="left", va="bottom", transform=fig.transFigure,

@@ -176,7 +176,7 @@ def test_map_trajectory_matches_python_loop():
     eta = 2.02 / 0.16
     dl = jax.grad(_BCE)
     step = lambda z: z - eta * dl(z)  # noqa: E731
-    zs = gd.map_trajectory(step, _BCE.z_star + 0.01, 30)
+    zs = gd.iterate(lambda z: step(z), _BCE.z_star + 0.01, 30, record_every=1).params
     z, ref = jnp.asarray(_BCE.z_star + 0.01), []
     for _ in range(31):
         ref.append(float(z))
@@ -213,7 +213,7 @@ def test_other_validation():
          r"x0s must have one common leading"),
         (lambda: gd.gd_final(quad, x0, 0.1, 10, chunk=0), r"chunk must be an integer >= 1"),
         (lambda: gd.k_step_map(quad, 0.1, 0), r"k must be an integer >= 1"),
-        (lambda: gd.map_trajectory(lambda x: x, 0.0, 0), r"num_steps must be an integer >= 1"),
+        (lambda: gd.iterate(lambda x: x, 0.0, 0), r"num_steps must be an integer >= 1"),
     ]
     for call, pattern in cases:
         with pytest.raises(ValueError, match=pattern):
@@ -264,3 +264,27 @@ def test_final_freezes_runs_whose_gradient_is_nan_at_the_frozen_point():
     np.testing.assert_array_equal(div, ref_div)
     np.testing.assert_array_equal(xs, ref_x)
     assert np.all(np.isfinite(xs)) and np.all(np.asarray(xs) < 0)
+
+
+def test_iterate_reports_divergence_step_and_freezes():
+    # x -> 2x from 1 leaves the ball of radius 100 at step 7 (2^7 = 128).
+    run = gd.iterate(lambda x: 2.0 * x, jnp.asarray(1.0), 10, record_every=1, max_norm=100.0)
+    assert int(run.diverged_at) == 7
+    np.testing.assert_array_equal(np.asarray(run.params)[6:], 64.0)
+    assert float(run.final) == 64.0
+    assert run.report() == "diverged at step 7 of 10"
+
+
+def test_iterate_batched_over_args_matches_single_runs():
+    step = lambda x, a: a * x * (1.0 - x)  # noqa: E731 - the logistic map
+    rs = jnp.asarray([2.5, 3.2, 3.9])
+    batch = gd.iterate_batched(step, jnp.asarray(0.3), 50, args=(rs,), batch_x0=False, batch_args=True)
+    for i, r in enumerate(rs):
+        one = gd.iterate(step, jnp.asarray(0.3), 50, args=(r,))
+        np.testing.assert_allclose(np.asarray(batch.final)[i], np.asarray(one.final), rtol=1e-15)
+    assert not np.any(batch.diverged)
+
+
+def test_iterate_rejects_bad_stride():
+    with pytest.raises(ValueError, match="record_every must be 0 or divide num_steps"):
+        gd.iterate(lambda x: x, 0.0, 10, record_every=3)
