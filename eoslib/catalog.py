@@ -30,6 +30,7 @@ __all__ = [
     "notebook_key",
     "load_manifest",
     "save_manifest",
+    "update_manifest",
     "count_checks",
     "render_ledger",
     "render_toc",
@@ -235,6 +236,26 @@ def save_manifest(project: Project, manifest: dict[str, dict[str, Any]]) -> None
     project.manifest.parent.mkdir(parents=True, exist_ok=True)
     tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     tmp.replace(project.manifest)
+
+
+def update_manifest(project: Project, source: str, record: dict[str, Any]) -> None:
+    """Set one notebook's record, merging with what is on disk under a file lock.
+
+    Several builds (or ``eoslib run`` calls) may finish at the same time; each rewrites only
+    its own entry, so none loses another's.
+    """
+    import fcntl
+
+    project.manifest.parent.mkdir(parents=True, exist_ok=True)
+    lock = project.manifest.with_suffix(".json.lock")
+    with open(lock, "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            manifest = load_manifest(project)
+            manifest[source] = record
+            save_manifest(project, manifest)
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 _CHECK_LINE = re.compile(r"^(PASS|FAIL) ", re.M)

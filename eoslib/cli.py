@@ -74,9 +74,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         tail = "\n".join(msg[-15:])
         return _err(f"{source.path} failed; {out} was left untouched.\n{tail}")
     if default_out is not None and out.resolve() == default_out.resolve():
-        manifest = cat.load_manifest(project)
-        manifest[_rel(project, source.path)] = _record(project, source.path, out, runtime, "pass")
-        cat.save_manifest(project, manifest)
+        cat.update_manifest(project, _rel(project, source.path),
+                            _record(project, source.path, out, runtime, "pass"))
     if not args.quiet:
         print(f"ok: {out} ({runtime:.1f} s)")
     return 0
@@ -134,7 +133,6 @@ def cmd_build(args: argparse.Namespace) -> int:
     if not args.no_execute:
         stale = _stale(project, sources, args.force)
         print(f"{len(sources)} notebooks, {len(stale)} stale", flush=True)
-        manifest = cat.load_manifest(project)
         with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
             futures = [pool.submit(_execute_child, project, s) for s in stale]
             for i, fut in enumerate(as_completed(futures), 1):
@@ -142,8 +140,8 @@ def cmd_build(args: argparse.Namespace) -> int:
                 out = nbk.output_path(src, project.notebooks, project.book)
                 status = "pass" if code == 0 else "fail"
                 rec = _record(project, src, out, runtime, status)
-                manifest[_rel(project, src)] = rec
-                cat.save_manifest(project, manifest)  # after each notebook: an interrupted build keeps its work
+                # after each notebook, so an interrupted build keeps its work
+                cat.update_manifest(project, _rel(project, src), rec)
                 print(f"[{i}/{len(stale)}] {status:4} {_rel(project, src)}  {runtime:6.1f} s"
                       + (f"  checks={rec['checks']}" if code == 0 else ""), flush=True)
                 if code != 0:
