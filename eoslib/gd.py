@@ -254,24 +254,26 @@ def _valid(x: PyTree, max_sq: Array, finite_only: bool) -> Array:
     return _sq_norm(x) <= max_sq
 
 
-def _guarded(step, carry, args, max_sq, n: int, unroll: int, finite_only: bool):
+def _guarded(step, carry, args, max_sq, n: int, unroll: int, finite_only: bool, t0=None):
     """n frozen-on-divergence steps of ``x -> step(x, *args)``. carry = (x, alive, count).
 
     This is the one iteration primitive: every trajectory in eoslib (GD on a function, a
     closed-form map of a paper, a chunk of network training) runs through it, so the
-    divergence convention of the module docstring holds everywhere.
+    divergence convention of the module docstring holds everywhere. With ``t0`` (a traced
+    int32) the step is called as ``step(x, t, *args)`` with ``t = t0, t0 + 1, ...``.
     """
 
-    def body(c, _):
+    def body(c, t):
         x, alive, count = c
-        x_new = step(x, *args)
+        x_new = step(x, *args) if t0 is None else step(x, t, *args)
         alive = alive & _valid(x_new, max_sq, finite_only)
         x = jax.tree_util.tree_map(lambda a, b: jnp.where(alive, a, b), x_new, x)
         return (x, alive, count + alive.astype(jnp.int32)), None
 
     if n == 0:
         return carry
-    carry, _ = lax.scan(body, carry, None, length=n, unroll=max(1, min(unroll, n)))
+    ts = None if t0 is None else t0 + jnp.arange(n, dtype=jnp.int32)
+    carry, _ = lax.scan(body, carry, ts, length=n, unroll=max(1, min(unroll, n)))
     return carry
 
 
@@ -655,50 +657,58 @@ class Iterates(NamedTuple):
         return Trajectory.report(self)  # same fields, same wording
 
 
-def _iterate_impl(step, x0, args, max_sq, *, num_steps, record_every, unroll, finite_only):
+def _iterate_impl(step, x0, args, max_sq, start, *, num_steps, record_every, unroll, finite_only,
+                  indexed):
     carry, alive0 = _initial_carry(x0, max_sq, finite_only)
     if not record_every:
-        x, alive, count = _guarded(step, carry, args, max_sq, num_steps, unroll, finite_only)
+        x, alive, count = _guarded(step, carry, args, max_sq, num_steps, unroll, finite_only,
+                                   start if indexed else None)
         return x, None, _diverged_at(alive0, alive, count)
 
-    def chunk(c, _):
-        c = _guarded(step, c, args, max_sq, record_every, unroll, finite_only)
+    def chunk(c, i):
+        t0 = start + i * record_every if indexed else None
+        c = _guarded(step, c, args, max_sq, record_every, unroll, finite_only, t0)
         return c, c[0]
 
-    (x, alive, count), xs = lax.scan(chunk, carry, None, length=num_steps // record_every)
+    n_chunks = num_steps // record_every
+    (x, alive, count), xs = lax.scan(chunk, carry, jnp.arange(n_chunks, dtype=jnp.int32))
     params = jax.tree_util.tree_map(lambda a0, a: jnp.concatenate([a0[None], a]), x0, xs)
     return x, params, _diverged_at(alive0, alive, count)
 
 
-_ITER_STATIC = ("step", "num_steps", "record_every", "unroll", "finite_only")
+_ITER_STATIC = ("step", "num_steps", "record_every", "unroll", "finite_only", "indexed")
 
 
 @partial(jax.jit, static_argnames=_ITER_STATIC)
-def _iterate_jit(step, x0, args, max_sq, *, num_steps, record_every, unroll, finite_only):
-    return _iterate_impl(step, x0, args, max_sq, num_steps=num_steps, record_every=record_every,
-                         unroll=unroll, finite_only=finite_only)
+def _iterate_jit(step, x0, args, max_sq, start, *, num_steps, record_every, unroll, finite_only,
+                 indexed):
+    return _iterate_impl(step, x0, args, max_sq, start, num_steps=num_steps,
+                         record_every=record_every, unroll=unroll, finite_only=finite_only,
+                         indexed=indexed)
 
 
 @partial(jax.jit, static_argnames=_ITER_STATIC + ("in_axes",))
-def _iterate_batched_jit(step, x0, args, max_sq, *, num_steps, record_every, unroll, finite_only,
-                         in_axes):
+def _iterate_batched_jit(step, x0, args, max_sq, start, *, num_steps, record_every, unroll,
+                         finite_only, indexed, in_axes):
     run = partial(_iterate_impl, step, num_steps=num_steps, record_every=record_every,
-                  unroll=unroll, finite_only=finite_only)
-    return jax.vmap(run, in_axes=(in_axes[0], in_axes[1], None))(x0, args, max_sq)
+                  unroll=unroll, finite_only=finite_only, indexed=indexed)
+    return jax.vmap(run, in_axes=(in_axes[0], in_axes[1], None, None))(x0, args, max_sq, start)
 
 
-def _iterate_args(step, num_steps, record_every, unroll, max_norm, x0):
+def _iterate_args(step, num_steps, record_every, unroll, max_norm, x0, start):
     if not callable(step):
         raise ValueError(f"step must be a callable x, *args -> x, got {type(step).__name__}")
     num_steps = _check_int("num_steps", num_steps, 1)
     record_every = _check_int("record_every", record_every, 0)
     unroll = _check_int("unroll", unroll, 1)
+    start = _check_int("start", start, 0)
     if record_every and num_steps % record_every:
         raise ValueError(f"record_every must be 0 or divide num_steps (num_steps={num_steps}, "
                          f"record_every={record_every})")
     x0, dtype = _prepare_x0(x0)
     max_sq, finite_only = _max_sq(max_norm, dtype)
-    return num_steps, record_every, unroll, x0, jnp.asarray(max_sq, dtype), finite_only
+    return (num_steps, record_every, unroll, x0, jnp.asarray(max_sq, dtype), finite_only,
+            jnp.asarray(start, jnp.int32))
 
 
 def iterate(
@@ -710,6 +720,8 @@ def iterate(
     record_every: int = 0,
     max_norm: float = math.inf,
     unroll: int = 1,
+    indexed: bool = False,
+    start: int = 0,
 ) -> Iterates:
     """Iterate ``x_{t+1} = step(x_t, *args)`` with divergence detection (jit + ``lax.scan``).
 
@@ -730,6 +742,11 @@ def iterate(
       max_norm: divergence bound on the Euclidean norm of the state over all leaves, in
         ``(0, inf]``; ``inf`` checks finiteness only.
       unroll: ``lax.scan`` unroll factor, an integer in ``[1, inf)``.
+      indexed: call ``step(x, t, *args)`` with the (traced, int32) index ``t`` of the step
+        ``x_t -> x_{t+1}``, counted from ``start``: a learning-rate schedule
+        ``eta_t = etas[t]`` with ``etas`` in ``args``.
+      start: index of the first step when ``indexed`` (so that a run continued in chunks
+        sees one global step count), an integer in ``[0, inf)``.
 
     Returns:
       :class:`Iterates`.
@@ -737,10 +754,11 @@ def iterate(
     Raises:
       ValueError: an argument outside its range (the message names it).
     """
-    num_steps, record_every, unroll, x0, max_sq, finite_only = _iterate_args(
-        step, num_steps, record_every, unroll, max_norm, x0)
-    final, params, d = _iterate_jit(_hashable(step), x0, tuple(args), max_sq, num_steps=num_steps,
-                                    record_every=record_every, unroll=unroll, finite_only=finite_only)
+    num_steps, record_every, unroll, x0, max_sq, finite_only, start = _iterate_args(
+        step, num_steps, record_every, unroll, max_norm, x0, start)
+    final, params, d = _iterate_jit(_hashable(step), x0, tuple(args), max_sq, start,
+                                    num_steps=num_steps, record_every=record_every, unroll=unroll,
+                                    finite_only=finite_only, indexed=bool(indexed))
     return Iterates(final, params, d, num_steps, record_every)
 
 
@@ -755,11 +773,14 @@ def iterate_batched(
     record_every: int = 0,
     max_norm: float = math.inf,
     unroll: int = 1,
+    indexed: bool = False,
+    start: int = 0,
 ) -> Iterates:
     """:func:`iterate` vmapped over a batch of initial points and/or of ``args``.
 
     Args:
-      step, num_steps, record_every, max_norm, unroll: as in :func:`iterate`.
+      step, num_steps, record_every, max_norm, unroll, indexed, start: as in :func:`iterate`
+        (the step index is shared by the whole batch).
       x0: initial states; with ``batch_x0`` every leaf has a leading batch axis.
       args: extra arguments of ``step``.
       batch_x0: whether ``x0`` carries the batch axis.
@@ -775,10 +796,10 @@ def iterate_batched(
         raise ValueError(f"batch_args must have one entry per arg ({len(args)}), got {len(batch_args)}")
     if not batch_x0 and not any(batch_args):
         raise ValueError("iterate_batched needs batch_x0=True or some batch_args=True")
-    num_steps, record_every, unroll, x0, max_sq, finite_only = _iterate_args(
-        step, num_steps, record_every, unroll, max_norm, x0)
+    num_steps, record_every, unroll, x0, max_sq, finite_only, start = _iterate_args(
+        step, num_steps, record_every, unroll, max_norm, x0, start)
     in_axes = (0 if batch_x0 else None, tuple(0 if b else None for b in batch_args))
     final, params, d = _iterate_batched_jit(
-        _hashable(step), x0, args, max_sq, num_steps=num_steps, record_every=record_every,
-        unroll=unroll, finite_only=finite_only, in_axes=in_axes)
+        _hashable(step), x0, args, max_sq, start, num_steps=num_steps, record_every=record_every,
+        unroll=unroll, finite_only=finite_only, indexed=bool(indexed), in_axes=in_axes)
     return Iterates(final, params, d, num_steps, record_every)

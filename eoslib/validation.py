@@ -10,9 +10,15 @@ import math
 import numbers
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["real", "reals", "integer", "positive"]
+__all__ = ["real", "reals", "integer", "positive", "flat_point", "is_tracer"]
+
+
+def is_tracer(value) -> bool:
+    """True if any leaf of ``value`` is a JAX tracer (its value cannot be checked eagerly)."""
+    return any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves(value))
 
 
 def _interval(lo: float, hi: float, lo_open: bool, hi_open: bool) -> str:
@@ -68,3 +74,20 @@ def integer(name: str, value, lo: int, hi: int | None = None) -> int:
 def positive(name: str, value, *, allow_inf: bool = False) -> float:
     """``value`` as a float in ``(0, inf)`` (or ``(0, inf]`` with ``allow_inf``), else ``ValueError``."""
     return real(name, value, 0.0, math.inf, hi_open=not allow_inf)
+
+
+def flat_point(name: str, value) -> jax.Array:
+    """``value`` as a JAX array if it is a finite floating vector of shape ``(D,)``.
+
+    Finiteness is not checked on a traced value.
+
+    Raises:
+      ValueError: naming ``name``, for another shape, an integer dtype or a non-finite entry.
+    """
+    x = jnp.asarray(value)
+    if x.ndim != 1 or not jnp.issubdtype(x.dtype, jnp.floating):
+        raise ValueError(f"{name} must be a flat floating vector of shape (D,), got shape "
+                         f"{x.shape} and dtype {x.dtype}")
+    if not is_tracer(x) and not bool(jnp.all(jnp.isfinite(x))):
+        raise ValueError(f"{name} must be finite")
+    return x

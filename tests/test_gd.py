@@ -288,3 +288,23 @@ def test_iterate_batched_over_args_matches_single_runs():
 def test_iterate_rejects_bad_stride():
     with pytest.raises(ValueError, match="record_every must be 0 or divide num_steps"):
         gd.iterate(lambda x: x, 0.0, 10, record_every=3)
+
+
+def test_indexed_iterate_follows_a_schedule_across_chunks():
+    # x_{t+1} = x_t - etas[t] x_t on f = x^2 / 2: x_T = prod_t (1 - etas[t]) x_0.
+    etas = jnp.linspace(0.1, 0.5, 12)
+
+    def step(x, t, e):
+        return x - e[t] * x
+
+    whole = gd.iterate(step, jnp.ones(()), 12, args=(etas,), indexed=True, record_every=4)
+    np.testing.assert_allclose(whole.final, np.prod(1.0 - np.asarray(etas)), rtol=1e-14)
+    np.testing.assert_allclose(whole.params[1], np.prod(1.0 - np.asarray(etas[:4])), rtol=1e-14)
+    # Continued in two chunks with a global step offset: the same iterate.
+    first = gd.iterate(step, jnp.ones(()), 5, args=(etas,), indexed=True)
+    second = gd.iterate(step, first.final, 7, args=(etas,), indexed=True, start=5)
+    np.testing.assert_allclose(second.final, whole.final, rtol=1e-15)
+    batch = gd.iterate_batched(step, jnp.ones(3), 12, args=(etas,), indexed=True)
+    np.testing.assert_allclose(batch.final, np.full(3, float(whole.final)), rtol=1e-15)
+    with pytest.raises(ValueError, match="start"):
+        gd.iterate(step, jnp.ones(()), 5, args=(etas,), indexed=True, start=-1)

@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from eoslib import data, nets, train
+from eoslib import data, gd, nets, train
 
 ETA = 0.25  # 2/eta = 8
 
@@ -134,3 +134,122 @@ def test_bad_input(digits_problem):
         train.train_gd(f, w0.reshape(2, -1), ETA, 10, progress=False)
     with pytest.raises(ValueError, match="settings"):
         train.train_gd(f, w0, ETA, 10, progress=False, settings={"net": object()})
+
+
+# ----------------------------------------------------------------------------- callbacks
+# A depth-2 scalar network l(xy), l(z) = (z - 1)^2 / 2: its gradient flow conserves
+# d = x^2 - y^2 and ends on xy = 1 with sharpness sqrt(d^2 + 4) (Kreisler et al.), so the
+# GFS sharpness along GD has a closed form to test the callback against.
+
+
+def _scalar_net(w):
+    return 0.5 * (w[0] * w[1] - 1.0) ** 2
+
+
+W_SCALAR = jnp.asarray([2.8, 0.2])
+
+
+def test_callbacks_are_called_at_their_strides_and_cached(tmp_path):
+    from eoslib import callbacks as cbm
+
+    seen = []
+
+    class Probe:
+        every = 7
+        name = "probe"
+
+        def __call__(self, step, w):
+            seen.append(step)
+            return {"norm": float(np.linalg.norm(w)), "pair": np.asarray(w)} if step % 2 == 0 else None
+
+    # At loss 1e-16, |xy - 1| = sqrt(2e-16) ~ 1.4e-8, so the flow's end is within ~1e-8
+    # (relative) of the limit's sharpness: rtol 1e-7 below.
+    gfs = cbm.GFSSharpness(5, loss_threshold=1e-16, rtol=1e-12, atol=1e-14)
+    kw = dict(log_every=10, progress=False, settings={"net": "scalar l(xy)"}, cache_dir=tmp_path,
+              callbacks=[Probe(), cbm.Checkpoints(5), gfs])
+    run = train.train_gd(_scalar_net, W_SCALAR, 0.25, 20, **kw)
+    assert seen == [0, 7, 14, 20]
+    probe = run.records["probe"]
+    np.testing.assert_array_equal(probe["step"], [0, 14, 20])
+    assert probe["pair"].shape == (3, 2) and probe["norm"].shape == (3,)
+    ck = run.records["checkpoints"]
+    np.testing.assert_array_equal(ck["step"], [0, 5, 10, 15, 20])
+    # The checkpoints are the GD iterates of the core primitive.
+    ref = gd.gd_trajectory(_scalar_net, W_SCALAR, 0.25, 20, record_every=5)
+    np.testing.assert_allclose(ck["w"], ref.params, rtol=1e-14, atol=1e-14)
+    # GFS sharpness = sqrt(d^2 + 4) at every checkpoint, and it
+    # decreases along GD (Kreisler et al., Theorem 3.2, here at eta = 0.25).
+    d = ck["w"][:, 0] ** 2 - ck["w"][:, 1] ** 2
+    g = run.records["gfs_sharpness"]
+    assert np.all(g["reached"])
+    np.testing.assert_allclose(g["sharpness"], np.sqrt(d * d + 4.0), rtol=1e-7)
+    assert np.all(np.diff(g["sharpness"]) < 0)
+    # Cached with the run, records included; a different stride is a different run.
+    again = train.train_gd(_scalar_net, W_SCALAR, 0.25, 20, **kw)
+    assert again.from_cache and seen == [0, 7, 14, 20]
+    for name in run.records:
+        for fld in run.records[name]:
+            np.testing.assert_array_equal(again.records[name][fld], run.records[name][fld])
+    other = train.train_gd(_scalar_net, W_SCALAR, 0.25, 20,
+                           **{**kw, "callbacks": [Probe(), cbm.Checkpoints(4), gfs]})
+    assert not other.from_cache
+
+
+def test_top_eigenvalues_callback_matches_builtin_tracking(digits_problem, sharpening_run):
+    from eoslib import callbacks as cbm
+
+    f, w0, _ = digits_problem
+    top = cbm.TopEigenvalues(25, k=2, tol=1e-6, keep_vectors=True)
+    run = train.train_gd(f, w0, ETA, 100, log_every=100, progress=False, callbacks=[top])
+    rec = run.records["top_eigenvalues"]
+    np.testing.assert_array_equal(rec["step"], [0, 25, 50, 75, 100])
+    # Same trajectory as the built-in tracking; eigenvalue errors <= tol * |lambda|.
+    np.testing.assert_allclose(rec["eigenvalues"][:, 0], sharpening_run.sharpness[:5], rtol=1e-4)
+    assert np.all(rec["converged"]) and np.all(np.diff(rec["eigenvalues"], axis=1) <= 0)
+    # Sign-fixed vectors: consecutive eigenvectors point the same way (they turn by up to
+    # ~70 degrees in 25 steps early in training, so the test is the sign, not closeness).
+    v = rec["eigenvectors"]
+    overlaps = np.einsum("tdk,tdk->tk", v[1:], v[:-1])
+    assert np.all(overlaps > 0), overlaps
+    np.testing.assert_allclose(top.vectors, v[-1])
+    # Without a reference the largest entry of each column is made positive.
+    fixed = np.asarray(cbm.fix_signs(-v[-1]))
+    assert np.all(fixed[np.argmax(np.abs(fixed), axis=0), [0, 1]] > 0)
+
+
+def test_learning_rate_schedules():
+    etas = np.where(np.arange(30) < 10, 0.1, 0.2)
+    run = train.train_gd(_scalar_net, W_SCALAR, etas, 30, log_every=30, progress=False)
+    run_fn = train.train_gd(_scalar_net, W_SCALAR, lambda t: 0.1 if t < 10 else 0.2, 30,
+                            log_every=7, progress=False)  # chunks cross the switch at 10
+    w10, _ = gd.gd_final(_scalar_net, W_SCALAR, 0.1, 10)
+    w30, _ = gd.gd_final(_scalar_net, w10, 0.2, 20)
+    np.testing.assert_allclose(run.w, w30, rtol=1e-14)
+    np.testing.assert_allclose(run_fn.w, w30, rtol=1e-14)
+    np.testing.assert_array_equal(run.eta, etas)
+    const = train.train_gd(_scalar_net, W_SCALAR, np.full(30, 0.1), 30, progress=False)
+    ref = train.train_gd(_scalar_net, W_SCALAR, 0.1, 30, progress=False)
+    np.testing.assert_array_equal(const.w, ref.w)
+    with pytest.raises(ValueError, match=r"shape \(30,\)"):
+        train.train_gd(_scalar_net, W_SCALAR, etas[:5], 30, progress=False)
+    with pytest.raises(ValueError, match="eta"):
+        train.train_gd(_scalar_net, W_SCALAR, -etas, 30, progress=False)
+
+
+def test_bad_callbacks():
+    from eoslib import callbacks as cbm
+
+    def run(cbs):
+        return train.train_gd(_scalar_net, W_SCALAR, 0.1, 4, progress=False, callbacks=cbs)
+
+    with pytest.raises(ValueError, match="unique"):
+        run([cbm.Checkpoints(1), cbm.Checkpoints(2)])
+    with pytest.raises(ValueError, match="every"):
+        run([cbm.Metric(1, _scalar_net, name="loss2"), type("C", (), {"every": 0, "__call__": lambda s, t, w: {}})()])
+    with pytest.raises(ValueError, match="same fields"):
+        run([cbm.Metric(1, lambda w: {"a": w[0]} if False else {"a": w[0]}, name="m"),
+             type("Flaky", (), {"every": 1, "__call__": lambda s, t, w: {"a": 1.0} if t else {"b": 1.0}})()])
+    with pytest.raises(ValueError, match="identifier"):
+        run([cbm.Checkpoints(1, name="bad name")])
+    with pytest.raises(ValueError, match="every"):
+        cbm.TopEigenvalues(0)
