@@ -4,8 +4,8 @@
   ``x ~ Unif(S^{d-1})``, ``d = 16``; student ``sum_i v_i relu(w_i . x)`` with 16 neurons, loss
   ``mean (f - f*)^2`` (no 1/2) over ``N`` samples. Every ``{v_i w_i = e_i}`` is a minimum; the
   ratios ``kappa_i = ||w_i|| / v_i`` parametrise the family and set its sharpness.
-* **ReLU MLPs (Appendix B.3.2, Figures 9-11).** Full-batch GD on a 2-class subset with
-  one-hot targets and ``1/(2N) sum ||f - y||^2``, tracked with the sharpness (Lanczos on
+* **ReLU MLPs (Appendix B.3.2, Figures 9-11).** Full-batch GD (:func:`eoslib.train.train_gd`) on a
+  2-class subset with one-hot targets and ``1/(2N) sum ||f - y||^2``, tracked with the sharpness (Lanczos on
   Hessian-vector products, warm-started), the alignment ``|cos(grad L, u_1)|`` of the gradient
   with the top Hessian eigenvector, and the stability number ``3 phi'''^2 - phi'' phi''''`` of
   the loss along the gradient at the line-search minimum (Definition 5).
@@ -26,8 +26,10 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
-from eoslib import curvature
-from eoslib.papers.two_step.relu_neuron import _fdtype, _int, _real, _reals, sphere_samples
+from eoslib import callbacks, curvature, train
+from eoslib.losses import derivatives, product_stability
+from eoslib.papers.two_step.relu_neuron import sphere_samples
+from eoslib.validation import integer as _int, real as _real, reals as _reals
 
 __all__ = [
     "teacher_student_data",
@@ -40,12 +42,17 @@ __all__ = [
     "trajectory_sharpness",
     "line_search_minimum",
     "slice_stability",
+    "EoSDiagnostics",
     "TrackedRun",
     "tracked_gd",
     "EoSSummary",
     "eos_summary",
     "mnist_like_binary",
 ]
+
+
+def _fdtype():
+    return jnp.result_type(float)
 
 
 # --------------------------------------------------------------------------- teacher-student
@@ -255,8 +262,9 @@ def line_search_minimum(f: Callable[[Array], Array], w: Array, eta, *, num_point
 def slice_stability(f: Callable[[Array], Array], w: Array, direction: Array) -> tuple[Array, Array]:
     """``3 phi'''(0)^2 - phi''(0) phi''''(0)`` of ``phi(s) = f(w + s u)``, ``u = direction / |direction|``.
 
-    Nested forward-mode derivatives (``jax.jvp``) in the scalar ``s``: exact inside a ReLU activation
-    region, where the loss is a polynomial in ``s``.
+    The stability number is :func:`eoslib.losses.product_stability` of the slice (nested
+    ``jax.grad`` in the scalar ``s``): exact inside a ReLU activation region, where the loss is a
+    polynomial in ``s``. Traceable (use under ``jit``).
 
     Args:
       f: loss of a flat parameter vector.
@@ -274,39 +282,92 @@ def slice_stability(f: Callable[[Array], Array], w: Array, direction: Array) -> 
     def phi(s):
         return f(w + s * u)
 
-    def deriv(g):
-        # Forward mode on the scalar s: nested jvps compile to a far smaller program than
-        # nested reverse-mode grads (about 3x less compile time for a small MLP).
-        return lambda s: jax.jvp(g, (s,), (jnp.ones_like(s),))[1]
-
-    d2 = deriv(deriv(phi))
-    d3 = deriv(d2)
-    d4 = deriv(d3)
     s0 = jnp.zeros((), w.dtype)
-    vals = jnp.stack([d2(s0), d3(s0), d4(s0)])
-    return 3.0 * vals[1] ** 2 - vals[0] * vals[2], vals
+    return product_stability(phi, s0), derivatives(phi, s0, 4)[2:]
 
 
 # --------------------------------------------------------------------------- tracked GD
 
 
-class TrackedRun(NamedTuple):
-    """A full-batch GD run with per-step curvature diagnostics.
+@partial(jax.jit, static_argnames=("f", "num_points"))
+def _diagnostics(f, w, eta, u, *, num_points):
+    g = jax.grad(f)(w)
+    cos = jnp.abs(jnp.dot(g, u)) / (jnp.linalg.norm(g) * jnp.linalg.norm(u))
+    w_star, e_star = line_search_minimum(f, w, eta, num_points=num_points, grad=g)
+    c, vals = slice_stability(f, w_star, g)
+    return cos, c, eta * vals[0], e_star
 
-    Attributes:
-      loss: ``(T + 1,)`` loss at ``theta_t``.
-      sharpness: ``(T + 1,)`` top Hessian eigenvalue at ``theta_t`` (Lanczos).
-      grad_cos: ``(T + 1,)`` ``|cos(grad L(theta_t), u_1(theta_t))|``.
-      ls_stability: ``(T + 1,)`` stability number of the gradient slice at the line-search minimum
-        from ``theta_t`` (NaN where not computed).
-      ls_curvature: ``(T + 1,)`` ``eta phi''(0)`` at the line-search minimum.
-      ls_eta: ``(T + 1,)`` the line-search step ``eta*``.
-      eta: ``(T + 1,)`` the learning rate used for the step from ``theta_t``.
-      params: ``(T + 1, D)`` iterates if recorded, else ``(2, D)`` (first and last).
-      diverged_at: first step whose loss or parameters were non-finite or ``|theta| > 1e8``
-        (the run stops there; later entries are NaN), ``-1`` if never.
+
+class EoSDiagnostics:
+    """A :func:`eoslib.train.train_gd` callback: the curvature diagnostics of Figures 9-11.
+
+    At each call, at ``theta_t``: the sharpness and top eigenvector (a warm-started
+    :class:`eoslib.callbacks.TopEigenvalues`), ``|cos(grad L, u_1)|``, and Definition 5's
+    line-search minimum with the stability number of the gradient slice through it.
+
+    Records: ``sharpness``, ``grad_cos``, ``ls_stability``, ``ls_curvature`` (``eta phi''``),
+    ``ls_eta`` (``eta*``) and ``eta`` (the rate of the step from ``theta_t``).
+
+    Args:
+      every: stride in steps, an integer >= 1.
+      etas: the run's learning-rate schedule, ``T >= 1`` values in (0, inf); the point after
+        the last step uses the last value.
+      lanczos_tol: relative residual tolerance of Lanczos, in (0, 1).
+      lanczos_iter: maximum HVPs per Lanczos call, an integer >= 2.
+      line_search_points: grid size of the line search, an integer >= 3.
+      name: record key.
     """
 
+    def __init__(self, every: int, etas, *, lanczos_tol: float = 1e-6, lanczos_iter: int = 100,
+                 line_search_points: int = 401, name: str = "eos_diagnostics"):
+        self.every = _int("every", every, 1)
+        self.etas = _reals("etas", etas, 0.0)
+        if self.etas.ndim != 1:
+            raise ValueError(f"etas must be a 1-D schedule, got shape {self.etas.shape}")
+        self.tol = _real("lanczos_tol", lanczos_tol, 0.0, 1.0)
+        self.max_iter = _int("lanczos_iter", lanczos_iter, 2)
+        self.num_points = _int("line_search_points", line_search_points, 3)
+        self.name = name
+        self.eig = callbacks.TopEigenvalues(self.every, 1, self.tol, max_iter=self.max_iter)
+        self._f = None
+
+    def start(self, f: Callable[[Array], Array]) -> None:
+        """Use the training loss ``f``; restart the eigenvector warm start."""
+        self._f = f
+        self.eig.start(f)
+
+    def settings(self) -> dict:
+        """The parameters that change the records (for the cache key)."""
+        return {"tol": self.tol, "max_iter": self.max_iter, "num_points": self.num_points}
+
+    def __call__(self, step: int, w: Array) -> dict:
+        top = self.eig(step, w)
+        eta = jnp.asarray(self.etas[min(step, self.etas.size - 1)], w.dtype)
+        cos, c, curv, e_star = _diagnostics(self._f, w, eta, self.eig.vectors[:, 0], num_points=self.num_points)
+        return {"sharpness": float(top["eigenvalues"][0]), "grad_cos": float(cos), "ls_stability": float(c),
+                "ls_curvature": float(curv), "ls_eta": float(e_star), "eta": float(eta)}
+
+
+class TrackedRun(NamedTuple):
+    """A full-batch GD run with the curvature diagnostics of :class:`EoSDiagnostics` at ``steps``.
+
+    Attributes:
+      steps: ``(n,)`` step indices of the diagnostics: ``0, every, 2 every, ...`` and the last
+        step (after a divergence, only the steps before it).
+      loss: ``(n,)`` loss at ``theta_t``.
+      sharpness: ``(n,)`` top Hessian eigenvalue at ``theta_t`` (Lanczos).
+      grad_cos: ``(n,)`` ``|cos(grad L(theta_t), u_1(theta_t))|``.
+      ls_stability: ``(n,)`` stability number of the gradient slice at the line-search minimum.
+      ls_curvature: ``(n,)`` ``eta phi''(0)`` at the line-search minimum.
+      ls_eta: ``(n,)`` the line-search step ``eta*``.
+      eta: ``(n,)`` the learning rate of the step from ``theta_t``.
+      params: ``(n, D)`` iterates at ``steps`` if recorded, else ``(1, D)``: the last valid one.
+      diverged_at: first step whose iterate was non-finite or had ``||theta|| > 1e8``, ``-1``
+        if never (the :func:`eoslib.train.train_gd` convention: the run stops there).
+      num_steps: number of steps requested.
+    """
+
+    steps: np.ndarray
     loss: np.ndarray
     sharpness: np.ndarray
     grad_cos: np.ndarray
@@ -316,47 +377,33 @@ class TrackedRun(NamedTuple):
     eta: np.ndarray
     params: np.ndarray
     diverged_at: int
+    num_steps: int
 
     def report(self) -> str:
-        """``"ran N steps"`` or ``"diverged at step k"``."""
-        n = self.loss.size - 1
-        return f"diverged at step {self.diverged_at}" if self.diverged_at >= 0 else f"ran {n} steps without diverging"
-
-
-@partial(jax.jit, static_argnames=("f", "num_points"))
-def _diagnostics(f, w, eta, u, *, num_points):
-    loss, g = jax.value_and_grad(f)(w)
-    cos = jnp.abs(jnp.dot(g, u)) / (jnp.linalg.norm(g) * jnp.linalg.norm(u))
-    w_star, e_star = line_search_minimum(f, w, eta, num_points=num_points, grad=g)
-    c, vals = slice_stability(f, w_star, g)
-    return loss, g, cos, c, eta * vals[0], e_star
+        """``"ran N steps without diverging"`` or ``"diverged at step k of N"``."""
+        if self.diverged_at >= 0:
+            return f"diverged at step {self.diverged_at} of {self.num_steps}"
+        return f"ran {self.num_steps} steps without diverging"
 
 
 def tracked_gd(f: Callable[[Array], Array], w0: Array, etas, *, lanczos_tol: float = 1e-6,
                lanczos_iter: int = 100, line_search_points: int = 401, record_params: bool = False,
                diagnostics_every: int = 1) -> TrackedRun:
-    """Full-batch GD with a learning-rate schedule and per-step curvature diagnostics.
+    """Full-batch GD with a learning-rate schedule and :class:`EoSDiagnostics` every few steps.
 
-    Each step computes, at ``theta_t``: the loss, the sharpness and top eigenvector (Lanczos on
-    HVPs, warm-started from the previous eigenvector), ``|cos(grad L, u_1)|``, and Definition 5's
-    line-search minimum with the stability number of the gradient slice through it; then it
-    takes the GD step ``theta_t - eta_t grad L(theta_t)``.
+    A thin use of the core driver :func:`eoslib.train.train_gd` (GD steps through
+    :func:`eoslib.gd.iterate`; divergence is a step index, never NaN).
 
     Args:
       f: loss of a flat parameter vector (pass the same object to reuse compilations).
-      w0: initial parameters ``(D,)``.
-      etas: learning rate per step, a sequence of ``T >= 1`` values in (0, inf) (a schedule);
-        the diagnostics at the final point use the last value.
-      lanczos_tol: relative residual tolerance of Lanczos, in (0, 1).
-      lanczos_iter: maximum HVPs per Lanczos call, an integer >= 2.
-      line_search_points: grid size of the line search, an integer >= 3.
-      record_params: keep every iterate (else only the first and the last).
-      diagnostics_every: compute the Lanczos and line-search diagnostics every this many steps
-        (others are NaN), an integer >= 1.
+      w0: initial parameters ``(D,)``, finite.
+      etas: learning rate per step, a sequence of ``T >= 1`` values in (0, inf).
+      lanczos_tol, lanczos_iter, line_search_points: as in :class:`EoSDiagnostics`.
+      record_params: also keep the iterate of every diagnostic step.
+      diagnostics_every: diagnostic stride, an integer >= 1 (the last step is always included).
 
     Returns:
-      :class:`TrackedRun`. A divergence is reported in ``diverged_at``, never as NaN plots:
-      the arrays after it are NaN and the caller reports "diverged at step k".
+      :class:`TrackedRun`.
 
     References:
       Chen & Bruna (2023), Appendix B.3, Definition 5.
@@ -364,61 +411,30 @@ def tracked_gd(f: Callable[[Array], Array], w0: Array, etas, *, lanczos_tol: flo
     eta_arr = _reals("etas", etas, 0.0)
     if eta_arr.ndim != 1:
         raise ValueError(f"etas must be a 1-D schedule, got shape {eta_arr.shape}")
-    tol = _real("lanczos_tol", lanczos_tol, 0.0, 1.0)
-    n_iter = _int("lanczos_iter", lanczos_iter, 2)
-    n_pts = _int("line_search_points", line_search_points, 3)
     every = _int("diagnostics_every", diagnostics_every, 1)
-    w = jnp.asarray(w0, _fdtype())
-    T = eta_arr.size
-    nan = np.full(T + 1, np.nan)
-    loss, sharp, cos, stab, curv, lse = (nan.copy() for _ in range(6))
-    eta_used = np.append(eta_arr, eta_arr[-1])
-    saved = [np.asarray(w)]
-    step = jax.jit(lambda w_, e_: w_ - e_ * jax.grad(f)(w_))
-    key = jax.random.PRNGKey(0)
-    # A random first start vector (instead of None) keeps one compiled Lanczos for all steps.
-    v0 = jax.random.normal(jax.random.PRNGKey(1), w.shape, w.dtype)
-    diverged = -1
-    for t in range(T + 1):
-        eta_t = jnp.asarray(eta_used[t], w.dtype)
-        if t % every == 0 or t == T:
-            eig = curvature.top_eigenpairs(f, w, k=1, v0=v0, tol=tol, max_iter=n_iter, key=key)
-            u = eig.eigenvectors[:, 0]
-            v0 = u
-            lo, _, c, st, cv, es = _diagnostics(f, w, eta_t, u, num_points=n_pts)
-            sharp[t], cos[t], stab[t], curv[t], lse[t] = (float(eig.eigenvalues[0]), float(c), float(st),
-                                                          float(cv), float(es))
-            loss[t] = float(lo)
-        else:
-            loss[t] = float(f(w))
-        if not np.isfinite(loss[t]):
-            diverged = t
-            loss[t] = np.nan
-            break
-        if t == T:
-            break
-        w_new = step(w, eta_t)
-        if not (bool(jnp.all(jnp.isfinite(w_new))) and float(jnp.linalg.norm(w_new)) <= 1e8):
-            diverged = t + 1
-            break
-        w = w_new
-        if record_params:
-            saved.append(np.asarray(w))
-    if not record_params:
-        saved.append(np.asarray(w))
-    return TrackedRun(loss, sharp, cos, stab, curv, lse, eta_used, np.stack(saved), diverged)
+    diag = EoSDiagnostics(every, eta_arr, lanczos_tol=lanczos_tol, lanczos_iter=lanczos_iter,
+                          line_search_points=line_search_points)
+    cbs = [diag] + ([callbacks.Checkpoints(every)] if record_params else [])
+    run = train.train_gd(f, jnp.asarray(w0, _fdtype()), eta_arr, eta_arr.size, log_every=every,
+                         callbacks=cbs, max_norm=1e8, progress=False)
+    rec = run.records[diag.name]
+    n = rec["step"].size
+    params = run.records["checkpoints"]["w"] if record_params else np.asarray(run.w)[None]
+    return TrackedRun(np.asarray(rec["step"]), run.loss[:n], *(np.asarray(rec[k]) for k in (
+        "sharpness", "grad_cos", "ls_stability", "ls_curvature", "ls_eta", "eta")), params,
+        run.diverged_at, eta_arr.size)
 
 
 class EoSSummary(NamedTuple):
     """Statistics of a :class:`TrackedRun` over its edge-of-stability steps.
 
     Attributes:
-      eos_steps: indices ``t`` (of steps taken) with ``sharpness[t] > 2 / eta[t]``.
+      eos_steps: step indices ``t`` (of steps taken) with ``sharpness > 2 / eta``.
       median_cos: median ``|cos(grad L, u_1)|`` over those steps (NaN if there are none).
       frac_positive: fraction of those steps with a positive stability number at the
         line-search minimum (NaN if none).
       median_curvature: median ``eta phi''`` at the line-search minimum over those steps.
-      median_cos_off: median ``|cos|`` over the other steps with diagnostics (NaN if none).
+      median_cos_off: median ``|cos|`` over the other diagnostic steps (NaN if none).
     """
 
     eos_steps: np.ndarray
@@ -440,17 +456,17 @@ def eos_summary(run: TrackedRun) -> EoSSummary:
     References:
       Chen & Bruna (2023), Appendix B.3.2, Figures 9-11 (c, d).
     """
-    sharp = run.sharpness[:-1]
-    have = np.isfinite(sharp)
-    eos = have & (sharp > 2.0 / run.eta[:-1])
+    took_step = run.steps < run.num_steps
+    eos = took_step & (run.sharpness > 2.0 / run.eta)
     idx = np.flatnonzero(eos)
-    off = np.flatnonzero(have & ~eos)
+    off = np.flatnonzero(took_step & ~eos)
 
     def med(a):
         return float(np.median(a)) if a.size else float("nan")
 
     frac = float(np.mean(run.ls_stability[idx] > 0)) if idx.size else float("nan")
-    return EoSSummary(idx, med(run.grad_cos[idx]), frac, med(run.ls_curvature[idx]), med(run.grad_cos[off]))
+    return EoSSummary(run.steps[idx], med(run.grad_cos[idx]), frac, med(run.ls_curvature[idx]),
+                      med(run.grad_cos[off]))
 
 
 # --------------------------------------------------------------------------- data

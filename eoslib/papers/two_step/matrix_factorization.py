@@ -8,37 +8,38 @@ positive definite with eigenpairs ``(lambda_i, u_i)``, ``lambda_1 > lambda_2 >= 
 What this module provides:
 
 * targets ``C`` with a prescribed spectrum, and the Gaussian ``C = X0 X0^T`` of Figure 6;
-* batched GD (vmapped ``lax.scan``) with divergence detection and tail recording, and the
-  classification of a run's tail used for the phase diagram of Figure 1;
+* batched GD (:func:`eoslib.gd.iterate_batched`) with tail recording, and the classification
+  of a run's tail used for the phase diagram of Figure 1;
 * the exact period-2 orbit of Observation 1 (Eq. 8) and its Floquet multipliers, which locate
   the loss of stability at ``eta (lambda_1 + lambda_2) = 2``;
 * Observation 2's condition Eq. (9) and the spectrum ``{alpha^2 lambda_i + lambda_j / alpha^2}``
   of the Hessian at an unbalanced minimum;
 * Theorem 6: the top Hessian eigenvector ``Delta`` at a minimiser of ``1/2 ||X Y - C||^2`` and the
   closed form ``96 A^2 B^2`` of the stability number along it;
-* Propositions 5-7: the stable set ``M`` of Damian et al. for ``1/4 (x^2 - 1)^2`` and
-  ``1/2 (xy - 1)^2``, and the sharpness of MF minimisers.
+* Proposition 7: the sharpness of MF minimisers (the toy stable sets are in
+  :mod:`eoslib.papers.two_step.stable_sets`).
 
 References:
   L. Chen and J. Bruna, "Beyond the Edge of Stability via Two-step Gradient Updates",
   ICML 2023, arXiv:2206.04172: Section 6 (Eq. 7-12, Observations 1-2, Propositions 5-7,
   Definitions 3-4), Appendix A.2.1 (Theorem 6, Eq. 17, Eq. 153), Figures 1, 2, 6.
-  A. Damian, E. Nichani, J. D. Lee, "Self-Stabilization: The Implicit Bias of Gradient Descent
-  at the Edge of Stability", ICLR 2023 (the stable set M).
 """
 
 from __future__ import annotations
 
 import math
-from functools import partial
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax import Array, lax
+from jax import Array
 
-from eoslib.papers.two_step.relu_neuron import _fdtype, _int, _real, _reals, orbit_points
+from eoslib import gd
+from eoslib.losses import derivatives, product_stability
+from eoslib.papers.two_step.quartic import orbit_deltas
+from eoslib.validation import integer as _int, real as _real, reals as _reals
 
 __all__ = [
     "mf_loss",
@@ -65,12 +66,12 @@ __all__ = [
     "theorem6_direction",
     "product_loss",
     "stability_number_along",
-    "quartic_stable_set",
-    "product_2d_hessian",
-    "product_2d_stable_set",
-    "product_2d_arc",
     "minimiser_sharpness",
 ]
+
+
+def _fdtype():
+    return jnp.result_type(float)
 
 
 # --------------------------------------------------------------------------- loss and targets
@@ -174,7 +175,7 @@ def orbit_singular_values(eta, lam1) -> tuple[np.ndarray, np.ndarray]:
     """
     lam1 = _real("lam1", lam1, 0.0)
     e = _reals("eta", eta, 0.0)
-    return orbit_points(e * lam1, lam1)
+    return orbit_deltas(e, lam1)
 
 
 def exact_orbit(C: Array, eta) -> tuple[tuple[Array, Array], tuple[Array, Array]]:
@@ -314,8 +315,8 @@ class MFRun(NamedTuple):
       X, Y: recorded iterates ``(B..., R, n, p)`` at steps ``times``.
       loss: ``(B..., R)``.
       times: ``(R,)`` step index of each record.
-      diverged_at: ``(B...)`` first step whose iterate had a non-finite entry or an entry above
-        ``max_abs`` (the state is frozen at the last valid iterate), ``-1`` if never.
+      diverged_at: ``(B...)`` first step whose iterate was non-finite or had a norm above
+        ``max_norm`` (the state is frozen at the last valid iterate), ``-1`` if never.
     """
 
     X: np.ndarray
@@ -335,35 +336,13 @@ class MFRun(NamedTuple):
             f" (earliest at step {int(d[bad].min())})" if bad.any() else "")
 
 
-@partial(jax.jit, static_argnames=("num_steps", "record_from", "record_every"))
-def _mf_gd_jit(X0, Y0, C, eta, max_abs, *, num_steps, record_from, record_every):
-    def step(c, t):
-        X, Y, alive, k = c
-        Xn, Yn = mf_step(X, Y, C, eta)
-        big = jnp.maximum(jnp.max(jnp.abs(Xn), axis=(-1, -2)), jnp.max(jnp.abs(Yn), axis=(-1, -2)))
-        ok = big <= max_abs  # NaN fails this comparison too
-        k = jnp.where(alive & ~ok, t + 1, k)
-        alive = alive & ok
-        X = jnp.where(alive[..., None, None], Xn, X)
-        Y = jnp.where(alive[..., None, None], Yn, Y)
-        return (X, Y, alive, k), None
-
-    def chunk(c, t0):
-        c, _ = lax.scan(step, c, t0 + jnp.arange(record_every, dtype=jnp.int32))
-        return c, (c[0], c[1])
-
-    alive0 = jnp.ones(X0.shape[:-2], bool)
-    c = (X0, Y0, alive0, jnp.full(X0.shape[:-2], -1, jnp.int32))
-    if record_from:
-        c, _ = lax.scan(step, c, jnp.arange(record_from, dtype=jnp.int32))
-    n_rec = (num_steps - record_from) // record_every
-    starts = jnp.int32(record_from) + jnp.int32(record_every) * jnp.arange(n_rec, dtype=jnp.int32)
-    c, (Xs, Ys) = lax.scan(chunk, c, starts)
-    return Xs, Ys, c[3], c[0], c[1]
+def _mf_map(state: tuple[Array, Array], C: Array, eta: Array) -> tuple[Array, Array]:
+    """:func:`mf_step` as a step of :func:`eoslib.gd.iterate` (state ``(X, Y)``)."""
+    return mf_step(state[0], state[1], C, eta)
 
 
 def mf_gd(X0, Y0, C, eta, num_steps: int, *, record_from: int | None = None, record_every: int = 1,
-          max_abs: float = 1e4) -> MFRun:
+          max_norm: float = 1e4) -> MFRun:
     """Batched GD on :func:`mf_loss`, recording the tail of every run.
 
     Args:
@@ -376,7 +355,8 @@ def mf_gd(X0, Y0, C, eta, num_steps: int, *, record_from: int | None = None, rec
         An integer in ``[0, num_steps - record_every]``.
       record_every: stride between records, an integer >= 1; ``num_steps - record_from`` must be
         a multiple of it (so that the last record is step ``num_steps``).
-      max_abs: an entry above this (or a non-finite one) marks divergence, in (0, inf).
+      max_norm: divergence bound on the Frobenius norm of ``(X, Y)`` together, in (0, inf]
+        (the :mod:`eoslib.gd` convention: the state freezes at the last valid iterate).
 
     Returns:
       :class:`MFRun`.
@@ -390,7 +370,7 @@ def mf_gd(X0, Y0, C, eta, num_steps: int, *, record_from: int | None = None, rec
     if (num_steps - record_from) % record_every:
         raise ValueError(f"num_steps - record_from must be a multiple of record_every={record_every}, "
                          f"got {num_steps - record_from}")
-    max_abs = _real("max_abs", max_abs, 0.0)
+    max_norm = _real("max_norm", max_norm, 0.0, hi_open=False)
     dt = _fdtype()
     X0 = jnp.asarray(X0, dt)
     Y0 = jnp.asarray(Y0, dt)
@@ -403,15 +383,28 @@ def mf_gd(X0, Y0, C, eta, num_steps: int, *, record_from: int | None = None, rec
     X0 = jnp.broadcast_to(X0, batch + X0.shape[-2:])
     Y0 = jnp.broadcast_to(Y0, batch + Y0.shape[-2:])
     C = jnp.broadcast_to(C, batch + C.shape[-2:])
-    eta_j = jnp.broadcast_to(jnp.asarray(e, dt), batch)
-    Xs, Ys, div, _, _ = _mf_gd_jit(X0, Y0, C, eta_j, jnp.asarray(max_abs, dt), num_steps=num_steps,
-                                   record_from=record_from, record_every=record_every)
-    Xs = np.moveaxis(np.asarray(Xs), 0, len(batch))
-    Ys = np.moveaxis(np.asarray(Ys), 0, len(batch))
+    flat = (-1,) + X0.shape[-2:]
+    state = (X0.reshape(flat), Y0.reshape(flat))
+    args = (C.reshape((-1,) + C.shape[-2:]), jnp.broadcast_to(jnp.asarray(e, dt), batch).reshape(-1))
+    div = np.full(args[1].shape, -1)
+    if record_from:
+        head = gd.iterate_batched(_mf_map, state, record_from, args=args, batch_args=True, max_norm=max_norm)
+        state, div = head.final, np.asarray(head.diverged_at)
+    rec = gd.iterate_batched(_mf_map, state, num_steps - record_from, args=args, batch_args=True,
+                             record_every=record_every, max_norm=max_norm)
+    later = np.asarray(rec.diverged_at)
+    Xs, Ys = (np.asarray(a)[:, 1:] for a in rec.params)
+    if record_from and np.any(div >= 0):  # diverged before the records: frozen there
+        frozen = (div >= 0)[:, None, None, None]
+        Xs = np.where(frozen, np.asarray(state[0])[:, None], Xs)
+        Ys = np.where(frozen, np.asarray(state[1])[:, None], Ys)
+    div = np.where(div >= 0, div, np.where(later >= 0, later + record_from, -1)).reshape(batch)
+    Xs = Xs.reshape(batch + Xs.shape[1:])
+    Ys = Ys.reshape(batch + Ys.shape[1:])
     R = Xs @ np.swapaxes(Ys, -1, -2) - np.asarray(C)[..., None, :, :]
     loss = 0.5 * np.sum(R * R, axis=(-1, -2))
     times = record_from + record_every * (1 + np.arange(Xs.shape[len(batch)]))
-    return MFRun(Xs, Ys, loss, times, np.asarray(div))
+    return MFRun(Xs, Ys, loss, times, div)
 
 
 PERIOD2, BOUNDED, DIVERGED = 0, 1, 2
@@ -460,7 +453,7 @@ def unbalanced_minimum_spectrum(lams, alpha) -> np.ndarray:
       All ``n^2`` values ``alpha^2 lambda_i + lambda_j / alpha^2`` sorted in decreasing order.
 
     References:
-      Chen & Bruna (2023), Definition 3; derived in the companion sheet.
+      Chen & Bruna (2023), Definition 3 (the spectrum is derived here).
     """
     lam = _reals("lams", lams, 0.0)
     a2 = _real("alpha", alpha, 0.0) ** 2
@@ -589,8 +582,24 @@ def product_loss(X: Array, Y: Array, C: Array) -> Array:
     return 0.5 * jnp.sum(R * R)
 
 
+@dataclass(frozen=True, eq=False)
+class _Slice:
+    """``t -> product_loss(X + t dX, Y + t dY, C)`` (hashed by identity, as a static jit argument)."""
+
+    X: Array
+    Y: Array
+    C: Array
+    dX: Array
+    dY: Array
+
+    def __call__(self, t):
+        return product_loss(self.X + t * self.dX, self.Y + t * self.dY, self.C)
+
+
 def stability_number_along(X: Array, Y: Array, C: Array, dX: Array, dY: Array) -> tuple[float, np.ndarray]:
-    """``3 f''' ^2 - f'' f''''`` of ``f(t) = product_loss(X + t dX, Y + t dY)`` at ``t = 0`` by nested autodiff.
+    """The stability number of ``f(t) = product_loss(X + t dX, Y + t dY, C)`` at ``t = 0``.
+
+    ``3 f'''^2 - f'' f''''`` of the 1-D slice is :func:`eoslib.losses.product_stability`.
 
     Args:
       X, Y, C: the point and target of :func:`product_loss`.
@@ -603,107 +612,13 @@ def stability_number_along(X: Array, Y: Array, C: Array, dX: Array, dY: Array) -
       Chen & Bruna (2023), Theorem 1 condition evaluated along the top eigenvector (Theorem 6).
     """
     dt = _fdtype()
-    vals = np.asarray(_slice_derivatives(*(jnp.asarray(a, dt) for a in (X, Y, C, dX, dY))))
-    return float(3 * vals[1] ** 2 - vals[0] * vals[2]), vals
+    phi = _Slice(*(jnp.asarray(a, dt) for a in (X, Y, C, dX, dY)))
+    t0 = jnp.zeros((), dt)
+    vals = np.asarray(derivatives(phi, t0, 4), dtype=float)[2:]
+    return float(product_stability(phi, t0)), vals
 
 
-@jax.jit
-def _slice_derivatives(X, Y, C, dX, dY):
-    def f(t):
-        return product_loss(X + t * dX, Y + t * dY, C)
-
-    d2 = jax.grad(jax.grad(f))
-    d3 = jax.grad(d2)
-    d4 = jax.grad(d3)
-    t0 = jnp.zeros((), X.dtype)
-    return jnp.stack([d2(t0), d3(t0), d4(t0)])
-
-
-# --------------------------------------------------------------------------- Propositions 5-7
-
-
-def quartic_stable_set(x, eta) -> np.ndarray:
-    """Membership of ``x`` in ``M = {S <= 2/eta, f'(x) u = 0}`` for ``f = 1/4 (x^2 - 1)^2``.
-
-    In 1-D ``S = f'' = 3x^2 - 1`` and ``u = +-1``, so ``M = {f'(x) = 0, 3x^2 - 1 <= 2/eta}``.
-    Grid points are taken as stationary when ``|f'(x)| <= 1e-12``.
-
-    Args:
-      x: point(s).
-      eta: learning rate in (0, inf).
-
-    Returns:
-      Boolean array shaped like ``x``.
-
-    References:
-      Chen & Bruna (2023), Proposition 5; Damian et al. (2023) (definition of M).
-    """
-    e = _real("eta", eta, 0.0)
-    x = np.asarray(x, dtype=float)
-    grad = x ** 3 - x
-    return (np.abs(grad) <= 1e-12) & (3 * x * x - 1 <= 2.0 / e)
-
-
-def product_2d_hessian(x, y, mu: float = 1.0) -> np.ndarray:
-    """Hessian (Eq. 14) of ``1/2 (xy - mu)^2``: ``[[y^2, 2xy - mu], [2xy - mu, x^2]]``, shape ``(..., 2, 2)``."""
-    m = _real("mu", mu, 0.0)
-    x = np.asarray(x, dtype=float)
-    y = np.asarray(y, dtype=float)
-    off = 2 * x * y - m
-    return np.stack([np.stack([y * y, off], -1), np.stack([off, x * x], -1)], -2)
-
-
-def product_2d_stable_set(x, y, eta, *, mu: float = 1.0, tol: float = 1e-9) -> tuple[np.ndarray, np.ndarray]:
-    """Damian et al.'s set ``M = {S <= 2/eta, grad L . u = 0}`` for ``1/2 (xy - mu)^2`` on a grid.
-
-    ``S, u`` are the top eigenpair of the Hessian (Eq. 14). On a grid the condition
-    ``grad L . u = 0`` is tested as ``|grad L . u| <= tol (1 + |grad L|)``; the minimum set
-    ``xy = mu`` satisfies it exactly (``grad L = 0``).
-
-    Args:
-      x, y: arrays of points (same shape).
-      eta: learning rate in (0, inf).
-      mu: target in (0, inf).
-      tol: tolerance of the orthogonality test, in (0, 1).
-
-    Returns:
-      ``(in_M, S)`` arrays shaped like ``x``.
-
-    References:
-      Chen & Bruna (2023), Propositions 6-7, Figure 3; Damian et al. (2023).
-    """
-    e = _real("eta", eta, 0.0)
-    tol = _real("tol", tol, 0.0, 1.0)
-    x = np.asarray(x, dtype=float)
-    y = np.asarray(y, dtype=float)
-    H = product_2d_hessian(x, y, mu)
-    w, V = np.linalg.eigh(H)
-    S, u = w[..., -1], V[..., :, -1]
-    r = x * y - mu
-    g = np.stack([y * r, x * r], -1)
-    gu = np.sum(g * u, -1)
-    ortho = np.abs(gu) <= tol * (1.0 + np.linalg.norm(g, axis=-1))
-    return ortho & (S <= 2.0 / e), S
-
-
-def product_2d_arc(eta, mu: float = 1.0) -> tuple[float, float]:
-    """The arc of minimisers of ``1/2 (xy - mu)^2`` (``x, y > 0``) in ``M``: ``x^2 + mu^2/x^2 <= 2/eta``.
-
-    Args:
-      eta: learning rate in ``(0, 1/mu]`` (beyond that the arc is empty, Proposition 7).
-      mu: target in (0, inf).
-
-    Returns:
-      ``(x_min, x_max)``.
-
-    References:
-      Chen & Bruna (2023), Proposition 6.
-    """
-    m = _real("mu", mu, 0.0)
-    e = _real("eta", eta, 0.0, 1.0 / m, hi_open=False)
-    c = 2.0 / e
-    disc = math.sqrt(max(c * c - 4 * m * m, 0.0))
-    return math.sqrt((c - disc) / 2.0), math.sqrt((c + disc) / 2.0)
+# --------------------------------------------------------------------------- Proposition 7
 
 
 def minimiser_sharpness(X: Array, C: Array) -> tuple[float, float]:

@@ -27,18 +27,18 @@ References:
 from __future__ import annotations
 
 import math
-from functools import partial
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax import Array, lax
+from jax import Array
 
+from eoslib import gd
+from eoslib.papers.two_step.quartic import orbit_deltas
 from eoslib.validation import integer as _int, real as _real, reals as _reals
 
 __all__ = [
-    "orbit_points",
     "population_loss",
     "population_loss_reduced",
     "monte_carlo_loss",
@@ -57,41 +57,8 @@ __all__ = [
 ]
 
 
-# --------------------------------------------------------------------------- validation
-# (shared with the sibling modules of this package)
-
-
-
-
-
-
-
-
 def _fdtype():
     return jnp.result_type(float)
-
-
-def orbit_points(K, mu=1.0) -> tuple[np.ndarray, np.ndarray]:
-    """The 1-D period-2 orbit ``delta_{1,2}`` of GD on ``1/4 (x^2 - mu)^2`` with ``eta = K / mu``.
-
-    ``delta_{1,2} = sqrt(mu)/2 (sqrt(1 + 3/K) -/+ sqrt(1 - 1/K))``; ``delta_1 delta_2 = mu / K``.
-    It is also the orbit of the balanced 2-D function, of the single neuron (``K = eta/d``,
-    ``mu = 1``) and of the top singular values in matrix factorisation (``mu = lambda_1``).
-
-    Args:
-      K: step in units of the flattest-minimum threshold, real number(s) in [1, inf).
-      mu: target, real number in (0, inf).
-
-    Returns:
-      ``(delta_1, delta_2)`` as float arrays shaped like ``K`` (``delta_1 <= sqrt(mu) <= delta_2``).
-
-    References:
-      Chen & Bruna (2023), Theorem 2 (Eq. 4), Proposition 4 (Eq. 6), Observation 1 (Eq. 8).
-    """
-    k = _reals("K", K, 1.0, math.inf, lo_open=False)
-    m = _real("mu", mu, 0.0)
-    a, b = np.sqrt(1.0 + 3.0 / k), np.sqrt(1.0 - 1.0 / k)
-    return 0.5 * math.sqrt(m) * (a - b), 0.5 * math.sqrt(m) * (a + b)
 
 
 # --------------------------------------------------------------------------- population loss
@@ -261,30 +228,24 @@ class NeuronRun(NamedTuple):
 
     Attributes:
       states: ``(..., T + 1, 3)`` iterates ``(v, w_x, w_y)``.
-      diverged_at: first step with a non-finite state or ``|state| > 1e6``, ``-1`` if never.
+      diverged_at: first step with a non-finite state or ``||state|| > 1e6``, ``-1`` if never.
     """
 
     states: np.ndarray
     diverged_at: np.ndarray
 
 
-@partial(jax.jit, static_argnames=("num_steps",))
-def _run(state0, K, num_steps):
-    def body(c, _):
-        x, alive, t, k = c
-        xn = reduced_step(x, K)
-        ok = jnp.all(jnp.isfinite(xn), axis=-1) & (jnp.max(jnp.abs(xn), axis=-1) < 1e6)
-        newly = alive & ~ok
-        k = jnp.where(newly, t + 1, k)
-        alive = alive & ok
-        x = jnp.where(alive[..., None], xn, x)
-        return (x, alive, t + 1, k), x
+#: Divergence bound on the Euclidean norm of ``(v, w_x, w_y)`` (the orbit has norm ~ 1.5).
+_MAX_NORM = 1e6
 
-    alive0 = jnp.ones(state0.shape[:-1], bool)
-    k0 = jnp.full(state0.shape[:-1], -1, jnp.int32)
-    c0 = (state0, alive0, jnp.zeros((), jnp.int32), k0)
-    (_, _, _, k), xs = lax.scan(body, c0, None, length=num_steps)
-    return jnp.concatenate([state0[None], xs]), k
+
+def _iterate(s: Array, k: Array, num_steps: int, record_every: int) -> tuple[gd.Iterates, tuple[int, ...]]:
+    """One :func:`eoslib.gd.iterate_batched` call over the flattened batch of ``(s, k)``."""
+    batch = s.shape[:-1]
+    flat_s, flat_k = s.reshape((-1, 3)), k.reshape((-1,))
+    run = gd.iterate_batched(reduced_step, flat_s, num_steps, args=(flat_k,), batch_args=True,
+                             record_every=record_every, max_norm=_MAX_NORM)
+    return run, batch
 
 
 def _batch_inputs(state0, K):
@@ -316,8 +277,9 @@ def reduced_run(state0, K, num_steps: int) -> NeuronRun:
     """
     num_steps = _int("num_steps", num_steps, 1)
     s, k = _batch_inputs(state0, K)
-    xs, div = _run(s, k, num_steps)
-    return NeuronRun(np.moveaxis(np.asarray(xs), 0, -2), np.asarray(div))
+    run, batch = _iterate(s, k, num_steps, 1)
+    states = np.asarray(run.params).reshape(batch + (num_steps + 1, 3))
+    return NeuronRun(states, np.asarray(run.diverged_at).reshape(batch))
 
 
 def reduced_final(state0, K, num_steps: int, keep_last: int = 2) -> tuple[np.ndarray, np.ndarray]:
@@ -336,30 +298,18 @@ def reduced_final(state0, K, num_steps: int, keep_last: int = 2) -> tuple[np.nda
     num_steps = _int("num_steps", num_steps, keep_last)
     s, k = _batch_inputs(state0, K)
     head = num_steps - keep_last
-    div = np.full(s.shape[:-1], -1)
+    head_div = np.full(s.shape[:-1], -1)
     if head:
-        xs, div = _run_last(s, k, head)
-        s = xs
-    xs, div2 = _run(s, k, keep_last)
-    div2 = np.where(np.asarray(div2) >= 0, np.asarray(div2) + head, -1)
-    div = np.where(np.asarray(div) >= 0, np.asarray(div), div2)
-    return np.moveaxis(np.asarray(xs[1:]), 0, -2), div
-
-
-@partial(jax.jit, static_argnames=("num_steps",))
-def _run_last(state0, K, num_steps):
-    def body(c, _):
-        x, alive, t, k = c
-        xn = reduced_step(x, K)
-        ok = jnp.all(jnp.isfinite(xn), axis=-1) & (jnp.max(jnp.abs(xn), axis=-1) < 1e6)
-        k = jnp.where(alive & ~ok, t + 1, k)
-        alive = alive & ok
-        return (jnp.where(alive[..., None], xn, x), alive, t + 1, k), None
-
-    c0 = (state0, jnp.ones(state0.shape[:-1], bool), jnp.zeros((), jnp.int32),
-          jnp.full(state0.shape[:-1], -1, jnp.int32))
-    (x, _, _, k), _ = lax.scan(body, c0, None, length=num_steps)
-    return x, k
+        run, _ = _iterate(s, k, head, 0)
+        s = run.final.reshape(s.shape)
+        head_div = np.asarray(run.diverged_at).reshape(s.shape[:-1])
+    run, batch = _iterate(s, k, keep_last, 1)
+    tail = np.asarray(run.params)[:, 1:].reshape(batch + (keep_last, 3))
+    tail_div = np.asarray(run.diverged_at).reshape(batch)
+    div = np.where(head_div >= 0, head_div, np.where(tail_div >= 0, tail_div + head, -1))
+    # A run that diverged in the head stays frozen at its last valid state (eoslib.gd convention).
+    tail = np.where((head_div >= 0)[..., None, None], np.asarray(s)[..., None, :], tail)
+    return tail, div
 
 
 # --------------------------------------------------------------------------- theory
@@ -437,10 +387,10 @@ def wy_two_step_factor(K) -> np.ndarray:
       ``1 - K`` (negative: ``w_y`` changes sign every two steps as well as every step pair).
 
     References:
-      Chen & Bruna (2023), Theorem 4 (phase 3); derived in the companion sheet.
+      Chen & Bruna (2023), Theorem 4 (phase 3; the factor is derived here).
     """
     k = _reals("K", K, 1.0, math.inf, lo_open=False)
-    d1, d2 = orbit_points(k)
+    d1, d2 = orbit_deltas(k)
     return (1.0 - k * d1 * d1) * (1.0 - k * d2 * d2)
 
 
@@ -481,7 +431,7 @@ def effective_k(eta, x: Array, w_teacher: Array) -> float:
       ``K_eff`` as a float.
 
     References:
-      Chen & Bruna (2023), Figure 5; companion sheet Section 5.
+      Chen & Bruna (2023), Figure 5 (derived here).
     """
     e = _real("eta", eta, 0.0)
     z = jax.nn.relu(jnp.asarray(x) @ jnp.asarray(w_teacher))
