@@ -1,5 +1,5 @@
 """``python -m eoslib`` is the ``eoslib`` command."""
 
-from eoslib.cli import main
+from eoslib.book.cli import main
 
 raise SystemExit(main())

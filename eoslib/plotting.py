@@ -1,23 +1,22 @@
 """One house style for every figure, and a provenance footer on each.
 
-Every figure in the book is traceable (showyourwork-style) to the notebook that
-made it, the parameters it ran with, the commit of the code and the date:
-:func:`save_figure` writes that footer into the image itself, so a figure
-copied out of the book still says where it came from.
+Every figure in the book is traceable to the run that made it: :func:`save_figure` writes a
+footer into the image itself with the exact command that reproduces it
+(``eoslib run notebooks/<paper>/<slug>.md [-p name value ...]``), the run's manifest key, the
+commit if the code was committed, and the date. A figure copied out of the book still says
+where it came from.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import os
-import subprocess
-from pathlib import Path
 from typing import Any, Mapping
 
 import matplotlib as mpl
 import matplotlib.pyplot as plt
 
-__all__ = ["HOUSE_STYLE", "use_house_style", "provenance", "save_figure", "data_note", "git_commit"]
+__all__ = ["HOUSE_STYLE", "use_house_style", "provenance", "save_figure", "data_note"]
 
 HOUSE_STYLE: dict[str, Any] = {
     # ~100 dpi keeps the committed notebooks in book/ small (DESIGN: repository lean).
@@ -54,47 +53,31 @@ def use_house_style() -> None:
         pass
 
 
-def git_commit(short: bool = True) -> str:
-    """The commit of the working tree that produced a figure (``"unknown"`` outside git).
-
-    A ``+dirty`` suffix marks uncommitted changes, so a footer never claims a
-    commit that did not make the figure.
-    """
-    root = Path(__file__).resolve().parent.parent
-    try:
-        rev = subprocess.run(
-            ["git", "rev-parse", "--short" if short else "--verify", "HEAD"],
-            cwd=root, capture_output=True, text=True, timeout=10, check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--", "eoslib", "notebooks"],
-            cwd=root, capture_output=True, text=True, timeout=10, check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return rev + ("+dirty" if dirty else "")
-
-
-def provenance(notebook: str, params: Mapping[str, Any]) -> str:
-    """The footer text: notebook, parameters, commit and date.
+def provenance(notebook: str, params: Mapping[str, Any] | None = None, *, key: str = "", commit: str = "") -> str:
+    """The footer text: the exact rerun command, the run's key, the commit (if clean) and the date.
 
     Args:
       notebook: the notebook source path, e.g. ``"notebooks/two_step/figure_7.md"``.
-      params: the parameters the figure was made with.
+      params: the parameters that differ from the notebook's defaults (all of them if unknown).
+      key: the manifest key of the run (shown to 12 digits), or ``""``.
+      commit: the commit the code was clean at, or ``""``: then no commit is named, because
+        the figure was not made by any commit.
 
     Returns:
-      One or two lines of text.
+      Two or more lines of text.
     """
+    import textwrap
+
+    from eoslib.book.parameters import rerun_command
+
     date = os.environ.get("EOSLIB_DATE") or _dt.date.today().isoformat()
-    shown = ", ".join(f"{k}={_short(v)}" for k, v in params.items())
-    return f"{notebook} | {shown}\neoslib commit {git_commit()} | {date}"
-
-
-def _short(v: Any) -> str:
-    if isinstance(v, float):
-        return f"{v:.4g}"
-    text = str(v)
-    return text if len(text) <= 40 else text[:37] + "..."
+    command = textwrap.wrap(rerun_command(notebook, params), width=150, break_on_hyphens=False,
+                            subsequent_indent="    ")
+    ident = [f"key {key[:12]}" if key else "key unknown (not run by the eoslib runner)"]
+    if commit:
+        ident.append(f"commit {commit}")
+    ident.append(date)
+    return "\n".join([*command, " | ".join(ident)])
 
 
 def save_figure(
@@ -114,21 +97,29 @@ def save_figure(
       fig: the figure.
       notebook: path of the notebook source that made it; default: the running
         notebook's :mod:`eoslib.session` (set by the runner's injected cell).
-      params: the parameters it was made with (shown in the footer); default: the session's.
+      params: the parameters it was made with, shown as ``-p`` options of the rerun command;
+        default: the session's non-default parameters.
       path: if given, also write a PNG there.
       show: display it inline (``plt.show()``).
+
+    Raises:
+      ValueError: outside a runner-executed notebook, if ``notebook`` is not given.
     """
     from eoslib import session
 
     sess = session.current()
-    if notebook is None or params is None:
+    key = commit = ""
+    if notebook is None:
         if sess is None:
-            raise ValueError("save_figure: give notebook= and params=, or run the notebook "
+            raise ValueError("save_figure: give notebook= (and params=), or run the notebook "
                              "through the eoslib runner (which records them)")
-        notebook = sess.notebook if notebook is None else notebook
-        params = sess.parameters if params is None else params
+        notebook = sess.notebook
+    if sess is not None and sess.notebook == notebook:
+        key, commit = sess.key, sess.commit
+        if params is None:
+            params = sess.overrides
     fig.text(
-        0.005, 0.002, provenance(notebook, params),
+        0.005, 0.002, provenance(notebook, params, key=key, commit=commit),
         fontsize=6, color="0.45", ha="left", va="bottom", transform=fig.transFigure,
     )
     # Leave room for the footer under the axes.

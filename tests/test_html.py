@@ -12,7 +12,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from eoslib import catalog as cat
+from eoslib.book import catalog as cat
 
 ROOT = Path(__file__).resolve().parent.parent
 HTML = ROOT / "_build" / "html"
