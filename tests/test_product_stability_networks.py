@@ -36,7 +36,7 @@ def test_alpha_profile_matches_stability_topk_and_dense():
     assert prof.alpha_by_k.shape == (6,)
 
 
-def test_track_network_eos_segments():
+def test_track_network_eos_through_train_gd():
     f, w0 = _tiny_net_loss()
     calls = []
 
@@ -58,3 +58,15 @@ def test_track_network_eos_segments():
     assert np.allclose(r.weights[-1], np.asarray(w), rtol=1e-12, atol=1e-14)
     with pytest.raises(ValueError, match="alpha_every"):
         networks.track_network_eos(f, w0, 0.5, 30, alpha_every=20)
+
+
+def test_track_network_eos_default_evaluator_and_cache(tmp_path):
+    f, w0 = _tiny_net_loss()
+    settings = {"net": "tiny", "evaluate": "topk20"}
+    r = networks.track_network_eos(f, w0, 0.5, 20, eig_every=5, alpha_every=10, settings=settings,
+                                   cache_dir=tmp_path)
+    assert isinstance(r.alpha[0], networks.AlphaTerms) and not r.from_cache
+    again = networks.track_network_eos(f, w0, 0.5, 20, eig_every=5, alpha_every=10, settings=settings,
+                                       cache_dir=tmp_path)
+    assert again.from_cache and np.array_equal(again.alpha_array(), r.alpha_array())
+    assert np.array_equal(again.weights, r.weights)

@@ -1,7 +1,7 @@
 """Section 7 and Figure 5 of Gan (2026): full-batch GD on a network, sharpness, and Definition 7.1.
 
 * :func:`track_network_eos`: GD through the core driver :func:`eoslib.train.train_gd`, with the
-  multivariate product-stability evaluated along the run.
+  multivariate product-stability evaluated along the run by a callback.
 * :func:`alpha_spectral_profile`: Definition 7.1 with the pseudoinverse truncated to the top
   k Hessian eigenpairs, for every k at once (the cutoff sensitivity of Figure 5).
 
@@ -24,7 +24,23 @@ from jax import Array
 from eoslib import curvature, stability, train
 from eoslib.validation import integer as _int, real as _real
 
-__all__ = ["NetworkEoSRun", "track_network_eos", "AlphaProfile", "alpha_spectral_profile"]
+__all__ = ["AlphaTerms", "NetworkEoSRun", "track_network_eos", "AlphaProfile", "alpha_spectral_profile"]
+
+
+class AlphaTerms(NamedTuple):
+    """Definition 7.1 at one point, as recorded along a run: the value and its two terms.
+
+    Attributes:
+      alpha: ``third_term - fourth_term``.
+      third_term: ``3 T_vv^T H^+ T_vv`` with the evaluator's pseudoinverse.
+      fourth_term: ``Q_vvvv = D^4 L(w)[v, v, v, v]``.
+      lambda_max: top Hessian eigenvalue.
+    """
+
+    alpha: float
+    third_term: float
+    fourth_term: float
+    lambda_max: float
 
 
 class NetworkEoSRun(NamedTuple):
@@ -35,11 +51,12 @@ class NetworkEoSRun(NamedTuple):
       steps, loss: loss records (``steps`` are GD step indices).
       eig_steps, sharpness: top Hessian eigenvalue (Lanczos) at ``eig_steps``.
       alpha_steps: steps at which Definition 7.1 was evaluated.
-      alpha: one :class:`eoslib.stability.ProductStability` per ``alpha_steps`` entry.
+      alpha: one evaluation per ``alpha_steps`` entry: an :class:`AlphaProfile` when the
+        evaluator returns one, else the :class:`AlphaTerms` of its result.
       weights: ``(len(alpha_steps), D)`` parameters at ``alpha_steps`` (for follow-up
-        evaluations, e.g. a cutoff profile).
+        evaluations, e.g. the full pseudoinverse at one of them).
       diverged_at: first invalid step, -1 if none (the run stops there).
-      from_cache: True if every training segment came from the ``eoslib.train`` cache.
+      from_cache: True if the run came from the ``eoslib.train`` cache.
     """
 
     eta: float
@@ -56,6 +73,39 @@ class NetworkEoSRun(NamedTuple):
     def alpha_array(self, field: str = "alpha") -> np.ndarray:
         """One attribute of every evaluation as an array, e.g. ``"third_term"`` or ``"fourth_term"``."""
         return np.array([getattr(a, field) for a in self.alpha], dtype=float)
+
+
+class _ProductStabilityCallback:
+    """A :func:`eoslib.train.train_gd` callback: ``evaluate(w)`` every ``every`` steps (not at step 0)."""
+
+    name = "product_stability"
+
+    def __init__(self, evaluate: Callable[[Array], object], every: int):
+        self.evaluate = evaluate
+        self.every = every
+
+    def settings(self) -> dict:
+        return {}  # what evaluate computes is named in the caller's settings
+
+    def __call__(self, step: int, w: Array) -> dict | None:
+        if step == 0:
+            return None
+        res = self.evaluate(w)
+        rec = {f: np.asarray(float(getattr(res, f))) for f in AlphaTerms._fields}
+        if isinstance(res, AlphaProfile):
+            rec.update(eigenvalues=res.eigenvalues, overlaps=res.overlaps, alpha_by_k=res.alpha_by_k,
+                       num_hvps=np.asarray(res.num_hvps), converged=np.asarray(res.converged))
+        rec["w"] = np.asarray(w)
+        return rec
+
+
+def _evaluations(rec: dict) -> list:
+    n = len(rec.get("step", ()))
+    if "alpha_by_k" in rec:
+        return [AlphaProfile(rec["eigenvalues"][i], rec["overlaps"][i], rec["alpha_by_k"][i],
+                             float(rec["fourth_term"][i]), int(rec["num_hvps"][i]), bool(rec["converged"][i]))
+                for i in range(n)]
+    return [AlphaTerms(*(float(rec[f][i]) for f in AlphaTerms._fields)) for i in range(n)]
 
 
 def track_network_eos(
@@ -75,13 +125,10 @@ def track_network_eos(
 ) -> NetworkEoSRun:
     """GD on a flat-parameter loss, with Definition 7.1 evaluated every ``alpha_every`` steps.
 
-    Training runs in segments of ``alpha_every`` steps through the core driver
-    :func:`eoslib.train.train_gd` (sharpness by warm-started Lanczos every ``eig_every``
-    steps; each segment is cached when ``settings`` is given, keyed by the settings, the
-    segment index and the segment's starting point). At the end of every segment it calls
-    ``evaluate(w)``. (Once ``train_gd`` takes ``callbacks=``, ``evaluate`` becomes one
-    callback with ``every = alpha_every`` and the segments go away; the results are the
-    same, since segments restart exactly where the previous one stopped.)
+    One run of the core driver :func:`eoslib.train.train_gd`: the sharpness by its
+    warm-started Lanczos every ``eig_every`` steps, and ``evaluate(w)`` as a callback every
+    ``alpha_every`` steps (not at step 0). The evaluations and the parameters at them are
+    recorded with the run, so a cached run (``settings`` given) needs no re-evaluation.
 
     Args:
       f: training loss of the flat parameters (e.g. from :func:`eoslib.nets.flat_loss`).
@@ -95,9 +142,10 @@ def track_network_eos(
         :class:`AlphaProfile`); default
         ``multivariate_product_stability(f, w, solver="topk", k=20)``.
       eig_tol, eig_max_iter: Lanczos settings of the sharpness tracking.
-      settings: JSON-like dict naming the dataset, network, loss and seed; enables the cache.
+      settings: JSON-like dict naming the dataset, network, loss, seed and what ``evaluate``
+        computes (solver, cutoff); enables the cache.
       cache_dir: cache directory (default: ``eoslib.train.default_cache_dir()``).
-      progress: progress bars.
+      progress: progress bar.
 
     Returns:
       :class:`NetworkEoSRun` (``alpha_steps`` = alpha_every, 2 alpha_every, ..., num_steps,
@@ -115,33 +163,18 @@ def track_network_eos(
     if evaluate is None:
         def evaluate(w):
             return stability.multivariate_product_stability(f, w, solver="topk", k=20)
-    w = jnp.asarray(w0)
-    steps, loss, eig_steps, sharp, a_steps, alphas, weights = [], [], [], [], [], [], []
-    diverged_at, cached = -1, True
-    for seg in range(num_steps // alpha_every):
-        t0 = seg * alpha_every
-        seg_settings = None if settings is None else {**settings, "segment": seg, "segment_start": t0}
-        run = train.train_gd(f, w, eta, alpha_every, log_every=eig_every, eig_every=eig_every, eig_tol=eig_tol,
-                             eig_max_iter=eig_max_iter, progress=progress, settings=seg_settings,
-                             cache_dir=cache_dir)
-        cached = cached and run.from_cache
-        keep = slice(None) if seg == 0 else slice(1, None)  # a segment's start repeats the previous end
-        steps.append(run.steps[keep] + t0)
-        loss.append(run.loss[keep])
-        eig_steps.append(run.eig_steps[keep] + t0)
-        sharp.append(run.sharpness[keep])
-        w = jnp.asarray(run.w)
-        if run.diverged:
-            diverged_at = t0 + run.diverged_at
-            break
-        a_steps.append(t0 + alpha_every)
-        alphas.append(evaluate(w))
-        weights.append(np.asarray(w))
+    cb = _ProductStabilityCallback(evaluate, alpha_every)
+    run = train.train_gd(f, jnp.asarray(w0), eta, num_steps, log_every=eig_every, eig_every=eig_every,
+                         eig_tol=eig_tol, eig_max_iter=eig_max_iter, progress=progress, settings=settings,
+                         cache_dir=cache_dir, callbacks=[cb])
+    rec = run.records.get(cb.name, {})
+    dim = int(np.shape(w0)[0])
+    steps = np.asarray(rec.get("step", np.zeros(0)), np.int64)
     return NetworkEoSRun(
-        eta=eta, steps=np.concatenate(steps), loss=np.concatenate(loss), eig_steps=np.concatenate(eig_steps),
-        sharpness=np.concatenate(sharp), alpha_steps=np.asarray(a_steps, dtype=np.int64), alpha=alphas,
-        weights=np.stack(weights) if weights else np.zeros((0, int(w.shape[0]))),
-        diverged_at=int(diverged_at), from_cache=bool(cached),
+        eta=eta, steps=run.steps, loss=run.loss, eig_steps=run.eig_steps, sharpness=run.sharpness,
+        alpha_steps=steps, alpha=_evaluations(rec),
+        weights=np.asarray(rec["w"]) if steps.size else np.zeros((0, dim)),
+        diverged_at=int(run.diverged_at), from_cache=bool(run.from_cache),
     )
 
 
