@@ -256,3 +256,42 @@ def _limit(q, a, b, ext, alpha):
     z = math.exp(2 * qe) / d2
     slope = abs(2 * z - 2)  # d/dq h(e^{2q}/d2) = 2z - 2
     return math.sqrt((b - a) / (alpha * slope))
+
+
+def extrema_by_events(X0: float, Y0: float, alpha: float, beta: float, tau_max: float, *,
+                      rtol: float = 1e-12, atol: float = 1e-14) -> tuple[float, float, float]:
+    """Extrema of an ODE solution located by events (independent of the conserved quantity).
+
+    ``X`` is extremal where ``Y = 0`` and ``|Y|`` where ``X = delta``; DOP853 locates these
+    events on its dense output, so the extrema are accurate to the solver tolerance.
+
+    Args:
+      X0, Y0, alpha, beta: as in :func:`solve_ode`.
+      tau_max: integration time, in (0, inf); should cover at least one period.
+
+    Returns:
+      ``(X_min, X_max, Y_max)`` over the events (and the start).
+    """
+    X0, alpha, beta = _pos("X0", X0), _pos("alpha", alpha), _pos("beta", beta)
+    Y0, tau_max = _real("Y0", Y0), _pos("tau_max", tau_max)
+    delta = math.sqrt(2.0 * alpha / beta)
+
+    def rhs(_, s):
+        return [s[0] * s[1], alpha - beta * s[0] ** 2 / 2.0]
+
+    def y_zero(_, s):
+        return s[1]
+
+    def x_delta(_, s):
+        return s[0] - delta
+
+    sol = solve_ivp(rhs, (0.0, tau_max), [X0, Y0], method="DOP853", rtol=rtol, atol=atol,
+                    events=(y_zero, x_delta))
+    if not sol.success:
+        raise RuntimeError(f"solve_ivp failed: {sol.message}")
+    xs = np.concatenate([[X0], sol.y_events[0][:, 0]]) if sol.y_events[0].size else np.array([X0])
+    ys = np.abs(sol.y_events[1][:, 1]) if sol.y_events[1].size else np.array([abs(Y0)])
+    return float(xs.min()), float(xs.max()), float(ys.max())
+
+
+__all__.append("extrema_by_events")

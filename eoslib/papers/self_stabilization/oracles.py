@@ -11,7 +11,8 @@ On a flat parameter vector ``theta`` and a scalar loss ``f``:
 * warm-started, sign-fixed top Hessian eigenpairs by Lanczos on HVPs
   (:func:`eoslib.curvature.lanczos`), with the loss, gradient and ``grad S`` at the same point
   in one compiled call -- :func:`evaluate` and :class:`Evaluator`. The sign of each eigenvector
-  is aligned with the previous one, so that ``x_t = u_t . v_t`` never flips spuriously;
+  is aligned with the previous one (:func:`eoslib.callbacks.fix_signs`), so that
+  ``x_t = u_t . v_t`` never flips spuriously;
 * :func:`dense_taylor` -- the same quantities by dense ``eigh`` for toy models.
 
 References:
@@ -32,6 +33,7 @@ import numpy as np
 from jax import Array
 
 from eoslib import curvature
+from eoslib.callbacks import fix_signs
 from eoslib.validation import integer as _int, positive as _pos
 
 __all__ = [
@@ -44,7 +46,6 @@ __all__ = [
     "evaluate",
     "Evaluator",
     "dense_taylor",
-    "fix_signs",
     "RandomSmoothLoss",
     "sharpness_fd",
 ]
@@ -127,12 +128,6 @@ def tensor_norm(f: Loss, theta: Array, w0: Array, order: int, num_iter: int = 20
     theta = jnp.asarray(theta)
     return _tensor_norm(f, theta, jnp.asarray(w0).astype(theta.dtype), order=order,
                         num_iter=num_iter)
-
-
-def fix_signs(vectors: Array, reference: Array) -> Array:
-    """Flip each column of ``vectors`` so that it has a non-negative dot with ``reference``'s."""
-    dots = jnp.sum(vectors * reference, axis=0)
-    return vectors * jnp.where(dots < 0, -1.0, 1.0).astype(vectors.dtype)
 
 
 class Taylor(NamedTuple):
