@@ -44,7 +44,7 @@ import numpy as np
 from jaxtyping import Array, Float
 
 from . import curvature
-from .validation import integer as _check_int, positive as _check_pos
+from .validation import choice as _choice, integer as _check_int, positive as _check_pos
 
 __all__ = [
     "Callback",
@@ -228,9 +228,7 @@ class GFSSharpness:
 
         if f is not None and not callable(f):
             raise ValueError("f must be None or a callable R^D -> R")
-        if method not in flow.METHODS + ("rk4",):
-            raise ValueError(f"method={method!r} is not allowed; choices: "
-                             f"{'|'.join(flow.METHODS + ('rk4',))}")
+        _choice("method", method, flow.METHODS + ("rk4",))
         self.every = _check_int("every", every, 1)
         self.f = f
         self.loss_threshold = _check_pos("loss_threshold", loss_threshold)

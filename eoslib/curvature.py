@@ -19,12 +19,14 @@ Importing this module has no side effects (in particular it does not enable x64)
 from __future__ import annotations
 
 import functools
-import numbers
 from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from .validation import (flat_point, floating_array, integer as _check_int, nonnegative as _check_nonneg,
+                         positive as _check_pos)
 
 Array = jax.Array
 ScalarFn = Callable[[Array], Array]
@@ -73,51 +75,9 @@ class EigResult(NamedTuple):
 # --------------------------------------------------------------------------- #
 
 
-def _is_int(value: Any) -> bool:
-    # bool is an Integral subclass, but k=True is a bug, not a request for k=1.
-    return isinstance(value, (numbers.Integral, np.integer)) and not isinstance(value, bool)
-
-
-def _check_int(name: str, value: Any, lo: int, hi: int | None = None) -> int:
-    rng = f"[{lo}, {hi}]" if hi is not None else f"[{lo}, inf)"
-    if not _is_int(value):
-        raise ValueError(f"{name} must be an integer in {rng}, got {value!r}")
-    value = int(value)
-    if value < lo or (hi is not None and value > hi):
-        raise ValueError(f"{name} must be in {rng}, got {value}")
-    return value
-
-
-def _check_positive(name: str, value: Any) -> None:
-    # Traced values cannot be checked eagerly; they are the caller's business.
-    if isinstance(value, jax.core.Tracer):
-        return
-    try:
-        val = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a positive float in (0, inf), got {value!r}") from None
-    if not (val > 0.0 and np.isfinite(val)):
-        raise ValueError(f"{name} must be in (0, inf), got {value!r}")
-
-
-def _check_nonneg(name: str, value: Any) -> None:
-    if isinstance(value, jax.core.Tracer):
-        return
-    val = float(value)
-    if not (val >= 0.0 and np.isfinite(val)):
-        raise ValueError(f"{name} must be in [0, inf), got {value!r}")
-
-
 def _flat_point(name: str, x: Any) -> Array:
-    x = jnp.asarray(x)
-    if not jnp.issubdtype(x.dtype, jnp.inexact):
-        raise ValueError(f"{name} must be a floating-point array, got dtype {x.dtype}")
-    if x.ndim != 1:
-        raise ValueError(
-            f"{name} must be a flat vector of shape (d,), got shape {x.shape}; "
-            "flatten pytrees with jax.flatten_util.ravel_pytree"
-        )
-    return x
+    # No finiteness check: a caller may want the curvature at any point.
+    return flat_point(name, x, finite=False)
 
 
 def _direction(name: str, v: Any, x: Array) -> Array:
@@ -425,8 +385,8 @@ def _check_common(dim: int, k: int, tol: Any, max_iter: int, v0: Any, v0_noise: 
     dim = _check_int("dim", dim, 1)
     k = _check_int("k", k, 1, dim)
     max_iter = _check_int("max_iter", max_iter, k)
-    _check_positive("tol", tol)
-    _check_nonneg("v0_noise", v0_noise)
+    _check_pos("tol", tol, traced_ok=True)
+    _check_nonneg("v0_noise", v0_noise, traced_ok=True)
     _check_v0(v0, dim)
     return dim, k, max_iter
 
@@ -613,7 +573,7 @@ def lobpcg_top_k(
     dim = _check_int("dim", dim, 6)
     k = _check_int("k", k, 1, (dim - 1) // 5)
     max_iter = _check_int("max_iter", max_iter, 1)
-    _check_positive("tol", tol)
+    _check_pos("tol", tol, traced_ok=True)
     _check_v0(v0, dim)
     dtype = _default_dtype(v0, dtype)
     if key is None:
@@ -661,9 +621,7 @@ def directional_derivative(f: ScalarFn, x: Array, v: Array, order: int) -> Array
       Gan, "Product-Stability", Sec. 7.
     """
     order = _check_int("order", order, 1, 4)
-    x = jnp.asarray(x)
-    if not jnp.issubdtype(x.dtype, jnp.inexact):
-        raise ValueError(f"x must be a floating-point array, got dtype {x.dtype}")
+    x = floating_array("x", x)
     v = _direction("v", v, x)
 
     def along(g: ScalarFn) -> ScalarFn:
@@ -694,8 +652,6 @@ def third_derivative_vv(f: ScalarFn, x: Array, v: Array) -> Array:
       Damian, Nichani & Lee, "Self-Stabilization: The Implicit Bias of Gradient
       Descent at the Edge of Stability", ICLR 2023, Lemma 2.
     """
-    x = jnp.asarray(x)
-    if not jnp.issubdtype(x.dtype, jnp.inexact):
-        raise ValueError(f"x must be a floating-point array, got dtype {x.dtype}")
+    x = floating_array("x", x)
     v = _direction("v", v, x)
     return jax.grad(lambda y: jnp.vdot(v, hvp(f, y, v)))(x)

@@ -64,6 +64,8 @@ from typing import Sequence
 import numpy as np
 import numpy.typing as npt
 
+from .validation import choice as _choice, integer as _check_int
+
 __all__ = [
     "Dataset",
     "DATASETS",
@@ -395,17 +397,9 @@ def _encode_targets(labels: np.ndarray, classes: tuple[int, ...], target: str,
     return position.astype(dtype)  # "01"
 
 
-def _check_choice(param: str, value: object, allowed: Sequence[object]) -> None:
-    if value not in allowed:
-        raise ValueError(f"{param}={value!r} is not allowed; choices: "
-                         + "|".join(str(a) for a in allowed))
-
-
 def _check_count(param: str, value: object) -> None:
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{param}={value!r} must be a positive integer; range [1, inf) or None")
+    if value is not None:
+        _check_int(param, value, 1)
 
 
 def load_dataset(
@@ -472,12 +466,12 @@ def load_dataset(
       Cohen et al. (2021), src/cifar.py (per-feature, full-train-set standardisation, first n).
       Damian et al. (2023), per-channel standardisation over the subset.
     """
-    _check_choice("name", name, DATASETS)
-    _check_choice("target", target, TARGETS)
-    _check_choice("stats", stats, STATS)
+    _choice("name", name, DATASETS)
+    _choice("target", target, TARGETS)
+    _choice("stats", stats, STATS)
     display, splits, default_split, grey_max, default_std, class_names = _INFO[name]
     split = default_split if split is None else split
-    _check_choice("split", split, splits)
+    _choice("split", split, splits)
     _check_count("n", n)
     _check_count("n_per_class", n_per_class)
     if n is not None and n_per_class is not None:

@@ -60,8 +60,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from . import curvature
-from .validation import integer as _check_int, positive as _check_pos
+from . import curvature, gd
+from .validation import choice as _choice, flat_point, integer as _check_int, positive as _check_pos
 
 Array = jax.Array
 Objective = Callable[[Array], Array]
@@ -132,16 +132,6 @@ class FlowResult:
 
 
 # ----------------------------------------------------------------------------- helpers
-
-
-def _check_point(w0: Any) -> Array:
-    w0 = jnp.asarray(w0)
-    if w0.ndim != 1 or not jnp.issubdtype(w0.dtype, jnp.floating):
-        raise ValueError(f"w0 must be a flat floating vector of shape (D,), got shape "
-                         f"{w0.shape} and dtype {w0.dtype}")
-    if not bool(jnp.all(jnp.isfinite(w0))):
-        raise ValueError("w0 must be finite")
-    return w0
 
 
 @partial(jax.jit, static_argnums=0)
@@ -282,6 +272,9 @@ def _rkc_step(f: Objective, y: Array, f0: Array, h: Array, s: Array) -> tuple[Ar
     return carry[1], s - 1
 
 
+# Not through gd.iterate: RKC is adaptive. A step is accepted or rejected by the error
+# estimate and its size and stage count change every step, so the number of iterations is
+# data-dependent (a while loop), not a fixed-step iteration.
 @partial(jax.jit, static_argnames=("f", "max_accept"))
 def _rkc_chunk(f, y, l, g, h, h_old, err_old, rho, thr, rtol, atol, t, t_max, *, max_accept):
     """Up to max_accept accepted RKC steps; stops early at a rejection, at the loss
@@ -332,28 +325,40 @@ def _rkc_chunk(f, y, l, g, h, h_old, err_old, rho, thr, rtol, atol, t, t_max, *,
 # ----------------------------------------------------------------------------- RK4
 
 
-@partial(jax.jit, static_argnames=("f", "max_steps"))
+@dataclass(frozen=True)
+class _RK4Step:
+    """One classical RK4 step of fixed size h while the loss is above thr; then a no-op.
+
+    A fixed-step iteration, so it runs through the core primitive :func:`eoslib.gd.iterate`
+    (a non-finite state is its divergence: frozen at the last valid state). The state is
+    ``(y, loss, grad, t, n, y_prev, grad_prev, loss_prev)``: the previous point is kept for
+    locating the threshold crossing inside the last step.
+    """
+
+    f: Objective
+
+    def __call__(self, st: tuple, h: Array, thr: Array) -> tuple:
+        def advance(st):
+            y, l, g, t, n, _, _, _ = st
+            grad = jax.grad(self.f)
+            k1 = -g
+            k2 = -grad(y + 0.5 * h * k1)
+            k3 = -grad(y + 0.5 * h * k2)
+            k4 = -grad(y + h * k3)
+            y_new = y + (h / 6.0) * (k1 + 2.0 * k2 + 2.0 * k3 + k4)
+            # k1 of the next step, and the loss there for free.
+            l_new, g_new = jax.value_and_grad(self.f)(y_new)
+            return (y_new, l_new, g_new, t + h, n + 1, y, g, l)
+
+        return lax.cond(st[1] > thr, advance, lambda st: st, st)
+
+
 def _rk4_chunk(f, y, l, g, h, thr, t, *, max_steps):
-    """Up to max_steps RK4 steps of fixed size h; stops when the loss reaches thr."""
-
-    def cond(st):
-        y, l, g, t, n, *_ = st
-        return (l > thr) & (n < max_steps) & jnp.isfinite(l)
-
-    def body(st):
-        y, l, g, t, n, _, _, _ = st
-        grad = jax.grad(f)
-        k1 = -g
-        k2 = -grad(y + 0.5 * h * k1)
-        k3 = -grad(y + 0.5 * h * k2)
-        k4 = -grad(y + h * k3)
-        y_new = y + (h / 6.0) * (k1 + 2.0 * k2 + 2.0 * k3 + k4)
-        # k1 of the next step, and the loss there for free.
-        l_new, g_new = jax.value_and_grad(f)(y_new)
-        return (y_new, l_new, g_new, t + h, n + 1, y, g, l)
-
-    st = (y, l, g, t, jnp.asarray(0, jnp.int32), y, g, l)
-    return lax.while_loop(cond, body, st)
+    """Up to max_steps RK4 steps of size h; the state stops changing once the loss reaches
+    thr. Returns the state and whether it stayed finite."""
+    z = jnp.zeros((), y.dtype)
+    run = gd.iterate(_RK4Step(f), (y, l, g, t, z, y, g, l), max_steps, args=(h, thr))
+    return run.final, not run.diverged
 
 
 # ----------------------------------------------------------------------------- public
@@ -417,7 +422,7 @@ def gradient_flow(
       Kreisler et al., ICML 2023 (gradient-flow solutions).
     """
     if method not in METHODS:
-        raise ValueError(f"method={method!r} is not allowed; choices: {'|'.join(METHODS)}")
+        _choice("method", method, METHODS)
     thr, t_max, n_max, s_tol = _common_checks(f, loss_threshold, max_time, max_grad_evals,
                                               sharpness_tol)
     rtol = _check_pos("rtol", rtol)
@@ -426,7 +431,7 @@ def gradient_flow(
     rho_safety = _check_pos("rho_safety", rho_safety)
     if rho_safety < 1.0:
         raise ValueError(f"rho_safety must be in [1, inf), got {rho_safety!r}")
-    w0 = _check_point(w0)
+    w0 = flat_point("w0", w0)
     options: dict = {"rtol": rtol, "atol": atol, "loss_threshold": thr}
     sharp = _Sharpness(f, w0)
     if method == "rkc":
@@ -588,7 +593,7 @@ def gradient_flow_rk4(
     if alpha >= 2.785:
         raise ValueError(f"alpha must be in (0, 2.785) (RK4 stability), got {alpha!r}")
     sharpness_every = _check_int("sharpness_every", sharpness_every, 1)
-    w0 = _check_point(w0)
+    w0 = flat_point("w0", w0)
     options = {"alpha": alpha, "sharpness_every": sharpness_every, "loss_threshold": thr}
     sharp = _Sharpness(f, w0)
     dt = w0.dtype
@@ -606,12 +611,14 @@ def gradient_flow_rk4(
         if math.isfinite(t_max):
             n = min(n, max(1, math.ceil((t_max - t) / h)))
         n = min(n, max(1, (n_max - evals) // 4))
-        y_c, l_c, g_c, t_c, n_c, yp, gp, lp = _rk4_chunk(f, y, l, g, jnp.asarray(h, dt), thr_a,
-                                                        jnp.asarray(t, dt), max_steps=n)
-        evals += 4 * int(n_c)
+        (y_c, l_c, g_c, t_c, n_c, yp, gp, lp), finite = _rk4_chunk(
+            f, y, l, g, jnp.asarray(h, dt), thr_a, jnp.asarray(t, dt), max_steps=n)
+        # After a non-finite state the chunk is frozen at the last finite one; the step
+        # that failed still cost its four gradients.
+        evals += 4 * (int(n_c) + (not finite))
         steps += int(n_c)
-        if not bool(jnp.isfinite(l_c)):
-            return _finish(f, "rk4", options, sharp, yp, float(t_c) - h, evals, steps, 0, False,
+        if not finite:
+            return _finish(f, "rk4", options, sharp, y_c, float(t_c), evals, steps, 0, False,
                            "diverged (non-finite loss): alpha too large", s_tol)
         if float(l_c) <= thr:
             th, y_star = _locate(f, yp, -gp, y_c, -g_c, jnp.asarray(h, dt), thr_a, lp, l_c)

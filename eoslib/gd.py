@@ -24,7 +24,6 @@ same function object (not a fresh lambda) to avoid recompiling in a loop.
 from __future__ import annotations
 
 import math
-import numbers
 from functools import partial
 from typing import Any, Callable, NamedTuple
 
@@ -33,6 +32,10 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array, lax
 from jax.flatten_util import ravel_pytree
+
+from .validation import (floating_tree as _floating_tree, integer as _check_int,
+                         positive as _check_pos, reals as _check_reals,
+                         static_callable as _static)
 
 __all__ = [
     "Trajectory",
@@ -112,70 +115,23 @@ class Trajectory(NamedTuple):
 # ----------------------------------------------------------------------------- validation
 
 
-def _is_tracer(x) -> bool:
-    return any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves(x))
-
-
-def _check_int(name: str, value, lo: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < lo:
-        raise ValueError(f"{name} must be an integer >= {lo}, got {value!r}")
-    return int(value)
-
-
-def _check_positive(name: str, value, *, allow_inf: bool = False) -> float:
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
-    if ok:
-        v = float(value)
-        ok = v > 0 and (allow_inf or math.isfinite(v)) and not math.isnan(v)
-    if not ok:
-        hi = "inf]" if allow_inf else "inf)"
-        raise ValueError(f"{name} must be a real number in (0, {hi}, got {value!r}")
-    return float(value)
-
-
 def _check_eta(eta) -> None:
-    if _is_tracer(eta):
-        return
-    a = np.asarray(eta)
-    if a.ndim != 0 or not np.issubdtype(a.dtype, np.number):
-        raise ValueError(f"eta must be a real scalar in (0, inf), got {eta!r}")
-    _check_positive("eta", float(a))
+    # Traced learning rates (gd_final under a user's vmap) have no value to check.
+    _check_pos("eta", eta, traced_ok=True)
 
 
 def _check_etas(etas) -> None:
-    if _is_tracer(etas):
-        return
-    a = np.asarray(etas)
-    if a.ndim != 1 or a.size == 0 or not np.issubdtype(a.dtype, np.number):
-        raise ValueError(f"etas must be a non-empty 1-D array, got shape {a.shape}")
-    if not (np.all(np.isfinite(a)) and np.all(a > 0)):
-        raise ValueError("etas must all lie in (0, inf)")
-
-
-def _float_dtype(leaves) -> np.dtype:
-    dtypes = [np.dtype(jnp.asarray(leaf).dtype) for leaf in leaves]
-    dtype = np.result_type(*dtypes) if dtypes else np.dtype(float)
-    if not np.issubdtype(dtype, np.floating):
-        dtype = np.dtype(float)
-    return np.dtype(jax.dtypes.canonicalize_dtype(dtype))
+    _check_reals("etas", etas, 0.0, ndim=1, traced_ok=True)
 
 
 def _prepare_x0(x0, *, name: str = "x0") -> tuple[PyTree, np.dtype]:
     """Leaves as jax arrays of one common floating dtype (strict promotion needs it)."""
-    leaves, treedef = jax.tree_util.tree_flatten(x0)
-    if not leaves:
-        raise ValueError(f"{name} must contain at least one array")
-    dtype = _float_dtype(leaves)
-    leaves = [jnp.asarray(leaf).astype(dtype) for leaf in leaves]
-    if not _is_tracer(leaves):
-        if not all(bool(jnp.all(jnp.isfinite(leaf))) for leaf in leaves):
-            raise ValueError(f"{name} must be finite")
-    return jax.tree_util.tree_unflatten(treedef, leaves), dtype
+    return _floating_tree(name, x0)
 
 
 def _max_sq(max_norm, dtype) -> tuple[float, bool]:
     """(squared threshold, finite_only). max_norm = inf means: only non-finite is invalid."""
-    m = _check_positive("max_norm", max_norm, allow_inf=True)
+    m = _check_pos("max_norm", max_norm, allow_inf=True)
     if math.isinf(m):
         return float(np.finfo(dtype).max), True
     # Capped so that a squared norm that overflows to inf still fails the test.
@@ -391,23 +347,6 @@ def _final_batched_jit(f, x0, etas, max_sq, *, num_steps, chunk, unroll, finite_
                               unroll=unroll, finite_only=finite_only)
 
 
-def _hashable(f) -> Objective:
-    """jit needs a hashable static argument; wrap unhashable callables (no caching then)."""
-    try:
-        hash(f)
-        return f
-    except TypeError:
-        return _Unhashable(f)
-
-
-class _Unhashable:
-    def __init__(self, fn):
-        self.fn = fn
-
-    def __call__(self, *args):
-        return self.fn(*args)
-
-
 def _strides(num_steps, record_every, sharpness_every) -> tuple[int, int, int]:
     num_steps = _check_int("num_steps", num_steps, 1)
     record_every = _check_int("record_every", record_every, 1)
@@ -463,7 +402,7 @@ def gd_trajectory(
     x0, dtype = _prepare_x0(x0)
     max_sq, finite_only = _max_sq(max_norm, dtype)
     params, loss, sharp, div = _recorded_jit(
-        _hashable(f), x0, jnp.asarray(eta, dtype), jnp.asarray(max_sq, dtype),
+        _static(f), x0, jnp.asarray(eta, dtype), jnp.asarray(max_sq, dtype),
         num_steps=num_steps, record_every=record_every, sharpness_stride=stride, unroll=unroll,
         finite_only=finite_only,
     )
@@ -502,7 +441,7 @@ def gd_final(
     max_sq, finite_only = _max_sq(max_norm, dtype)
     xb = jax.tree_util.tree_map(lambda a: a[None], x0)
     x, div = _final_batched_jit(
-        _hashable(f), xb, jnp.asarray(eta, dtype)[None], jnp.asarray(max_sq, dtype),
+        _static(f), xb, jnp.asarray(eta, dtype)[None], jnp.asarray(max_sq, dtype),
         num_steps=num_steps, chunk=chunk, unroll=unroll, finite_only=finite_only,
     )
     return jax.tree_util.tree_map(lambda a: a[0], x), div[0]
@@ -540,7 +479,7 @@ def sweep_final(
     etas = jnp.asarray(etas, dtype)
     xb = jax.tree_util.tree_map(lambda a: jnp.broadcast_to(a, etas.shape + a.shape), x0)
     return _final_batched_jit(
-        _hashable(f), xb, etas, jnp.asarray(max_sq, dtype),
+        _static(f), xb, etas, jnp.asarray(max_sq, dtype),
         num_steps=num_steps, chunk=chunk, unroll=unroll, finite_only=finite_only,
     )
 
@@ -552,7 +491,7 @@ def _sweep(f, x0, eta, num_steps, record_every, sharpness_every, max_norm, unrol
     unroll = _check_int("unroll", unroll, 1)
     max_sq, finite_only = _max_sq(max_norm, dtype)
     params, loss, sharp, div = _recorded_sweep_jit(
-        _hashable(f), x0, jnp.asarray(eta, dtype), jnp.asarray(max_sq, dtype),
+        _static(f), x0, jnp.asarray(eta, dtype), jnp.asarray(max_sq, dtype),
         num_steps=num_steps, record_every=record_every, sharpness_stride=stride, unroll=unroll,
         finite_only=finite_only, over=over,
     )
@@ -756,7 +695,7 @@ def iterate(
     """
     num_steps, record_every, unroll, x0, max_sq, finite_only, start = _iterate_args(
         step, num_steps, record_every, unroll, max_norm, x0, start)
-    final, params, d = _iterate_jit(_hashable(step), x0, tuple(args), max_sq, start,
+    final, params, d = _iterate_jit(_static(step), x0, tuple(args), max_sq, start,
                                     num_steps=num_steps, record_every=record_every, unroll=unroll,
                                     finite_only=finite_only, indexed=bool(indexed))
     return Iterates(final, params, d, num_steps, record_every)
@@ -800,6 +739,6 @@ def iterate_batched(
         step, num_steps, record_every, unroll, max_norm, x0, start)
     in_axes = (0 if batch_x0 else None, tuple(0 if b else None for b in batch_args))
     final, params, d = _iterate_batched_jit(
-        _hashable(step), x0, args, max_sq, start, num_steps=num_steps, record_every=record_every,
+        _static(step), x0, args, max_sq, start, num_steps=num_steps, record_every=record_every,
         unroll=unroll, finite_only=finite_only, indexed=bool(indexed), in_axes=in_axes)
     return Iterates(final, params, d, num_steps, record_every)

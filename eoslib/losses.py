@@ -14,13 +14,14 @@ References:
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import dataclass
 from typing import Callable
 
 import jax
 import jax.numpy as jnp
 from jax import Array
+
+from .validation import integer as _check_int, positive as _check_pos, real as _check_real
 
 __all__ = [
     "ScalarLoss",
@@ -103,12 +104,6 @@ def _softplus_jvp(primals, tangents):
     return _softplus(z), _sigmoid_fast(z) * t
 
 
-def _check_int(name: str, value, lo: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < lo:
-        raise ValueError(f"{name} must be an integer >= {lo}, got {value!r}")
-    return int(value)
-
-
 # The loss functions are module-level functions or frozen dataclasses (equal when their
 # parameters are equal), so two calls such as soft_bce(0.2) give equal, equally hashed
 # ScalarLoss objects and jit caches keyed on the loss are reused.
@@ -155,9 +150,7 @@ def soft_bce(y: float) -> ScalarLoss:
     References:
       Gan (2026), Table 1 and Lemma 6.1: alpha = 2 q^2 (1 - 3 q) with q = y (1 - y).
     """
-    if isinstance(y, bool) or not isinstance(y, numbers.Real) or not 0.0 < float(y) < 1.0:
-        raise ValueError(f"y must be a real number in the open interval (0, 1), got {y!r}")
-    y = float(y)
+    y = _check_real("y", y, 0.0, 1.0)
     return ScalarLoss(
         f"bce_y{y:g}",
         _SoftBCE(y),
@@ -178,9 +171,7 @@ def multilayer_squared(n: int, c: float = 0.25) -> ScalarLoss:
       The loss; its product-stability at z* is 16 c^2 n^4 (n - 1)(5 n - 4).
     """
     n = _check_int("n", n, 1)
-    if isinstance(c, bool) or not isinstance(c, numbers.Real) or not 0.0 < float(c) < math.inf:
-        raise ValueError(f"c must be a real number in (0, inf), got {c!r}")
-    c = float(c)
+    c = _check_pos("c", c)
     return ScalarLoss(f"l_{n}", _Multilayer(n, c), 1.0, rf"{c:g}\,(z^{n}-1)^2")
 
 

@@ -48,6 +48,8 @@ import numpy as np
 from jax import lax
 from jax.flatten_util import ravel_pytree
 
+from .validation import choice as _choice, integer as _check_int
+
 Array = jax.Array
 Params = Any
 LossFn = Callable[[Array, Array], Array]
@@ -516,8 +518,7 @@ def make_network(
       Cohen et al. (2021), src/archs.py (``fc-*``, ``cnn-*``, ``vgg11-bn`` = VGGNoDropout + BN).
       Zhang, Dauphin, Ma (2019), cifar/models/resnet_cifar.py and fixup_resnet_cifar.py.
     """
-    if name not in NETWORKS:
-        raise ValueError(f"name={name!r} is not allowed; choices: {'|'.join(NETWORKS)}")
+    _choice("name", name, NETWORKS)
     defaults = {"mlp": ((200, 200), "tanh", "pytorch"), "cnn": ((32, 32), "swish", "pytorch"),
                 "vgg11_bn": (_VGG11_WIDTHS, "relu", "reference"),
                 "resnet20": ((16, 32, 64), "relu", "reference"),
@@ -525,15 +526,10 @@ def make_network(
     widths_t = defaults[0] if widths is None else _check_widths(widths, name)
     activation = defaults[1] if activation is None else activation
     init = defaults[2] if init is None else init
-    if activation not in ACTIVATIONS:
-        raise ValueError(f"activation={activation!r} is not allowed; "
-                         f"choices: {'|'.join(ACTIVATIONS)}")
-    if init not in INITS:
-        raise ValueError(f"init={init!r} is not allowed; choices: {'|'.join(INITS)}")
-    if pooling not in ("avg", "max"):
-        raise ValueError(f"pooling={pooling!r} is not allowed; choices: avg|max")
-    if isinstance(num_outputs, bool) or not isinstance(num_outputs, numbers.Integral) or num_outputs < 1:
-        raise ValueError(f"num_outputs={num_outputs!r} must be an integer in [1, inf)")
+    _choice("activation", activation, ACTIVATIONS)
+    _choice("init", init, INITS)
+    _choice("pooling", pooling, ("avg", "max"))
+    _check_int("num_outputs", num_outputs, 1)
     if input_shape is None:
         input_shape = (3072,) if name == "mlp" else (32, 32, 3)
     try:
@@ -735,8 +731,7 @@ def get_loss(loss: str | LossFn) -> LossFn:
     """A loss function ``(logits, y) -> scalar`` from its name in :data:`LOSSES` (callables pass)."""
     if callable(loss):
         return loss
-    if loss not in LOSSES:
-        raise ValueError(f"loss={loss!r} is not allowed; choices: {'|'.join(LOSSES)}")
+    _choice("loss", loss, LOSSES)
     return LOSSES[loss]
 
 

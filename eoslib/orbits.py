@@ -15,16 +15,17 @@ References:
 
 from __future__ import annotations
 
-import math
-import numbers
+from dataclasses import dataclass
 from functools import partial
 from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax import Array, lax
 from jax.flatten_util import ravel_pytree
+
+from . import gd
+from .validation import choice as _choice, floating_tree, integer as _check_int, positive as _check_pos, static_callable
 
 __all__ = [
     "Orbit",
@@ -76,44 +77,8 @@ class OrbitBranch(NamedTuple):
     multipliers: Array
 
 
-def _check_int(name: str, value, lo: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < lo:
-        raise ValueError(f"{name} must be an integer >= {lo}, got {value!r}")
-    return int(value)
-
-
-def _check_tol(tol) -> float:
-    if isinstance(tol, bool) or not isinstance(tol, numbers.Real) or not 0 < float(tol) < math.inf:
-        raise ValueError(f"tol must be a real number in (0, inf), got {tol!r}")
-    return float(tol)
-
-
 def _as_float(x0: PyTree) -> PyTree:
-    leaves, treedef = jax.tree_util.tree_flatten(x0)
-    if not leaves:
-        raise ValueError("x0 must contain at least one array")
-    leaves = [jnp.asarray(leaf) for leaf in leaves]
-    dtype = np.result_type(*[np.dtype(leaf.dtype) for leaf in leaves])
-    if not np.issubdtype(dtype, np.floating):
-        dtype = np.dtype(float)
-    dtype = jax.dtypes.canonicalize_dtype(dtype)
-    return jax.tree_util.tree_unflatten(treedef, [leaf.astype(dtype) for leaf in leaves])
-
-
-def _hashable(fn):
-    try:
-        hash(fn)
-        return fn
-    except TypeError:
-        return _Wrap(fn)
-
-
-class _Wrap:
-    def __init__(self, fn):
-        self.fn = fn
-
-    def __call__(self, *args):
-        return self.fn(*args)
+    return floating_tree("x0", x0, finite=False)[0]
 
 
 def _compose(step_map: Map, period: int) -> Map:
@@ -236,10 +201,10 @@ def periodic_orbit(step_map: Map, x0: PyTree, period: int = 2, *, tol: float = 1
     """
     period = _check_int("period", period, 1)
     max_iter = _check_int("max_iter", max_iter, 1)
-    tol = _check_tol(tol)
+    tol = _check_pos("tol", tol)
     x0 = _as_float(x0)
     dtype = jax.tree_util.tree_leaves(x0)[0].dtype
-    return _newton_jit(_hashable(step_map), x0, jnp.asarray(tol, dtype), period=period,
+    return _newton_jit(static_callable(step_map), x0, jnp.asarray(tol, dtype), period=period,
                        max_iter=max_iter)
 
 
@@ -311,56 +276,45 @@ def continue_orbit(make_map: Callable[[Array], Map], etas, x0: PyTree, period: i
     Returns:
       :class:`OrbitBranch` ``(points, converged, multipliers)``.
     """
-    if predictor not in ("previous", "secant"):
-        raise ValueError(f"predictor must be one of previous|secant, got {predictor!r}")
+    _choice("predictor", predictor, ("previous", "secant"))
     period = _check_int("period", period, 1)
     max_iter = _check_int("max_iter", max_iter, 1)
-    tol = _check_tol(tol)
+    tol = _check_pos("tol", tol)
     x0 = _as_float(x0)
     dtype = jax.tree_util.tree_leaves(x0)[0].dtype
     etas = jnp.asarray(etas, dtype)
     if etas.ndim != 1 or etas.size == 0:
         raise ValueError(f"etas must be a non-empty 1-D array, got shape {etas.shape}")
-    return _continue_jit(_hashable(make_map), etas, x0, jnp.asarray(tol, dtype), period=period,
+    return _continue_jit(static_callable(make_map), etas, x0, jnp.asarray(tol, dtype), period=period,
                          max_iter=max_iter, secant=predictor == "secant")
 
 
-def _sq_norm(x: PyTree) -> Array:
-    return sum(jnp.sum(jnp.square(leaf)) for leaf in jax.tree_util.tree_leaves(x))
+@dataclass(frozen=True)
+class _ParamStep:
+    """``(x, eta) -> make_map(eta)(x)``: one map of a family as a gd.iterate step."""
 
+    make_map: Callable[[Array], Map]
 
-@partial(jax.jit, static_argnames=("make_map", "num_steps", "keep_last"))
-def _bifurcation_jit(make_map, etas, x0, max_sq, *, num_steps, keep_last):
-    def one(eta):
-        step_map = make_map(eta)
-
-        def body(c, _):
-            x, alive = c
-            x_new = step_map(x)
-            alive = alive & (_sq_norm(x_new) <= max_sq)
-            x = jax.tree_util.tree_map(lambda a, b: jnp.where(alive, a, b), x_new, x)
-            return (x, alive), x
-
-        c = (x0, _sq_norm(x0) <= max_sq)
-        if num_steps > keep_last:
-            c, _ = lax.scan(body, c, None, length=num_steps - keep_last)
-        (_, alive), tail = lax.scan(body, c, None, length=keep_last)
-        return jax.tree_util.tree_map(lambda a: jnp.where(alive, a, jnp.nan), tail)
-
-    return jax.vmap(one)(etas)
+    def __call__(self, x: PyTree, eta: Array) -> PyTree:
+        return self.make_map(eta)(x)
 
 
 def bifurcation_by_gd(make_map: Callable[[Array], Map], etas, x0: PyTree, num_steps: int,
                       keep_last: int, *, max_norm: float = 1e8) -> PyTree:
     """Bifurcation diagram by brute force: the last iterates of a long run for every eta.
 
+    The runs go through :func:`eoslib.gd.iterate_batched` (one batched ``lax.scan``; its
+    divergence convention), first ``num_steps - keep_last`` steps keeping only the final
+    state, then ``keep_last`` recorded steps.
+
     Args:
       make_map: ``eta -> F_eta``, JAX-traceable in ``eta`` (vmapped over ``etas``).
       etas: 1-D array of parameter values.
-      x0: shared initial point.
+      x0: shared initial point, finite.
       num_steps: total iterations, an integer >= ``keep_last``.
       keep_last: number of final iterates kept, an integer >= 1.
-      max_norm: a run whose state is non-finite or exceeds this 2-norm counts as diverged.
+      max_norm: a run whose state is non-finite or exceeds this 2-norm counts as diverged,
+        in ``(0, inf]``.
 
     Returns:
       Iterates ``x_{T-keep_last+1}, ..., x_T`` with shape ``(n_eta, keep_last, *x0.shape)``.
@@ -370,16 +324,19 @@ def bifurcation_by_gd(make_map: Callable[[Array], Map], etas, x0: PyTree, num_st
     num_steps = _check_int("num_steps", num_steps, 1)
     if num_steps < keep_last:
         raise ValueError(f"num_steps must be >= keep_last={keep_last}, got {num_steps}")
-    if (isinstance(max_norm, bool) or not isinstance(max_norm, numbers.Real)
-            or not float(max_norm) > 0):
-        raise ValueError(f"max_norm must be a real number in (0, inf], got {max_norm!r}")
-    x0 = _as_float(x0)
-    dtype = jax.tree_util.tree_leaves(x0)[0].dtype
+    _check_pos("max_norm", max_norm, allow_inf=True)
+    x0, dtype = floating_tree("x0", x0)
     etas = jnp.asarray(etas, dtype)
     if etas.ndim != 1 or etas.size == 0:
         raise ValueError(f"etas must be a non-empty 1-D array, got shape {etas.shape}")
-    big = float(np.finfo(dtype).max)
-    m = float(max_norm)
-    m2 = min(m * m, big)
-    return _bifurcation_jit(_hashable(make_map), etas, x0, jnp.asarray(m2, dtype),
-                            num_steps=num_steps, keep_last=keep_last)
+    step = _ParamStep(static_callable(make_map))
+    kw = dict(args=(etas,), batch_args=True, max_norm=max_norm)
+    xs = jax.tree_util.tree_map(lambda a: jnp.broadcast_to(a, etas.shape + a.shape), x0)
+    diverged = jnp.zeros(etas.shape, bool)
+    if num_steps > keep_last:
+        head = gd.iterate_batched(step, xs, num_steps - keep_last, **kw)
+        xs, diverged = head.final, head.diverged_at >= 0
+    tail = gd.iterate_batched(step, xs, keep_last, record_every=1, **kw)
+    diverged = diverged | (tail.diverged_at >= 0)
+    mask = lambda a: jnp.where(diverged.reshape((-1,) + (1,) * (a.ndim - 1)), jnp.nan, a)  # noqa: E731
+    return jax.tree_util.tree_map(lambda a: mask(a[:, 1:]), tail.params)

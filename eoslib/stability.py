@@ -48,7 +48,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import curvature
-from .validation import integer as _check_int, positive as _check_pos
+from .validation import choice as _choice, flat_point, integer as _check_int, positive as _check_pos
 
 Array = jax.Array
 
@@ -195,15 +195,10 @@ def multivariate_product_stability(
       E. Gan, "Product-Stability", arXiv 2604.02653 (2026), Def. 7.1.
       R. Mulayoff, S. Stich, COLT 2026 (arXiv 2602.14789), Thm 7.
     """
-    if solver not in SOLVERS:
-        raise ValueError(f"solver={solver!r} is not allowed; choices: {'|'.join(SOLVERS)}")
-    if eig_solver not in EIG_SOLVERS:
-        raise ValueError(f"eig_solver={eig_solver!r} is not allowed; "
-                         f"choices: {'|'.join(EIG_SOLVERS)}")
-    w = jnp.asarray(w)
-    if w.ndim != 1 or not jnp.issubdtype(w.dtype, jnp.floating):
-        raise ValueError(f"w must be a flat floating vector of shape (D,), got shape {w.shape} "
-                         f"and dtype {w.dtype}")
+    _choice("solver", solver, SOLVERS)
+    _choice("eig_solver", eig_solver, EIG_SOLVERS)
+    # Not required finite: a caller may probe any point (the result then says so).
+    w = flat_point("w", w, finite=False)
     dim = int(w.shape[0])
     cutoff = _check_pos("cutoff", cutoff)
     tol = _check_pos("tol", tol)

@@ -362,12 +362,14 @@ def test_bad_input_raises():
         C.directional_derivative(f, x, jnp.ones(3), 1)
     with pytest.raises(ValueError, match=r"v must have the shape of x"):
         C.third_derivative_vv(f, x, jnp.ones((5, 1)))
-    with pytest.raises(ValueError, match="x must be a flat vector"):
+    with pytest.raises(ValueError, match="x must be a flat floating-point vector"):
         C.top_eigenpairs(f, jnp.ones((2, 3)))
-    with pytest.raises(ValueError, match="x must be a flat vector"):
+    with pytest.raises(ValueError, match="x must be a flat floating-point vector"):
         C.sharpness(f, jnp.ones((2, 3)))
-    with pytest.raises(ValueError, match="x must be a floating-point"):
+    with pytest.raises(ValueError, match="x must be a flat floating-point"):
         C.hessian(f, jnp.arange(3))
+    with pytest.raises(ValueError, match="x must be a floating-point array"):
+        C.directional_derivative(f, jnp.arange(3), jnp.ones(3), 2)
     with pytest.raises(ValueError, match=r"k.*\[1, 39\]"):
         C.lobpcg_top_k(mv, 200, 40)
 

@@ -276,7 +276,7 @@ def test_loss_shape_mismatch_and_names():
         ("cnn", dict(pooling="sum"), "pooling="),
         ("mlp", dict(widths=(0, 3)), "widths="),
         ("mlp", dict(widths=(2.5,)), "widths="),
-        ("mlp", dict(num_outputs=0), "num_outputs="),
+        ("mlp", dict(num_outputs=0), "num_outputs must be"),
         ("cnn", dict(input_shape=(64,)), "input_shape="),
         ("cnn", dict(widths=(4, 4, 4), input_shape=(4, 4, 1)), "input_shape="),
         ("vgg11_bn", dict(input_shape=(28, 28, 1)), "input_shape="),

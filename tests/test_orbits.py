@@ -158,17 +158,17 @@ def test_period_one_and_pytree_states():
 def test_validation():
     step = gd.gd_step(Quartic(2.0), 0.55)
     cases = [
-        (lambda: orbits.periodic_orbit(step, 1.0, period=0), r"period must be an integer >= 1"),
+        (lambda: orbits.periodic_orbit(step, 1.0, period=0), r"period must be an integer in \[1, inf\)"),
         (lambda: orbits.periodic_orbit(step, 1.0, tol=0.0), r"tol must be .*\(0, inf\)"),
-        (lambda: orbits.periodic_orbit(step, 1.0, max_iter=0), r"max_iter must be an integer >= 1"),
+        (lambda: orbits.periodic_orbit(step, 1.0, max_iter=0), r"max_iter must be an integer in \[1, inf\)"),
         (lambda: orbits.stability_multipliers(step, 1.0, 0), r"period must be"),
         (lambda: orbits.continue_orbit(gd_map(Quartic(2.0)), jnp.ones((2, 2)), 1.0), r"etas must be"),
         (lambda: orbits.continue_orbit(gd_map(Quartic(2.0)), jnp.ones(2), 1.0, predictor="x"),
-         r"predictor must be one of previous\|secant"),
+         r"predictor=.x. is not allowed; choices: previous\|secant"),
         (lambda: orbits.bifurcation_by_gd(gd_map(Quartic(2.0)), jnp.ones(2), 1.0, 5, 10),
          r"num_steps must be >= keep_last"),
         (lambda: orbits.bifurcation_by_gd(gd_map(Quartic(2.0)), jnp.ones(2), 1.0, 5, 0),
-         r"keep_last must be an integer >= 1"),
+         r"keep_last must be an integer in \[1, inf\)"),
         (lambda: orbits.bifurcation_by_gd(gd_map(Quartic(2.0)), jnp.ones(2), 1.0, 5, 2, max_norm=-1.0),
          r"max_norm must be .*\(0, inf\]"),
     ]
