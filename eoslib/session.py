@@ -1,6 +1,6 @@
 """The notebook session: which notebook is running, with which parameters, from which code.
 
-The notebook runner (``eoslib run`` / ``eoslib build``, see :mod:`eoslib.book.runner`) injects
+The notebook runner (``eoslib run`` / ``eoslib build``, see ``eoslib.book.runner``) injects
 two hidden cells into every notebook it executes, so that the notebook sources carry none of
 this boilerplate:
 
@@ -78,7 +78,7 @@ def begin(notebook: str, declared: str, values: Mapping[str, Any], key: str = ""
       The :class:`Session`.
 
     Raises:
-      eoslib.book.parameters.ParameterError: a value of the wrong type or out of its
+      ValueError: (``eoslib.book.parameters.ParameterError``) a value of the wrong type or out of its
         declared range.
     """
     global _CURRENT

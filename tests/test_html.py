@@ -83,3 +83,32 @@ def test_every_done_notebook_is_a_page_and_figures_are_shown():
             imgs = [i for i in soup.find_all("img") if "_images/" in (i.get("src") or "")]
             assert imgs, f"{e.item}: no figure on {page.name}"
         assert "VERDICT" in text, f"{e.item}: no verdict on {page.name}"
+
+
+def _anchor_exists(page: Path, href: str) -> bool:
+    path, _, frag = href.partition("#")
+    target = (page.parent / path).resolve() if path else page
+    if not target.is_file():
+        return False
+    return not frag or f'id="{frag}"' in target.read_text()
+
+
+@pytest.mark.parametrize("paper", [p for p in cat.PAPER_ORDER if (HTML / "book" / p / "index.html").is_file()])
+def test_item_tables_link_pages_and_documented_source(paper: str):
+    """Each item on a chapter page links to its page and to the API entries of the functions it calls."""
+    page = HTML / "book" / paper / "index.html"
+    soup = BeautifulSoup(page.read_text(), "html.parser")
+    api_links = [a["href"] for a in soup.select("table a[href]") if "api" in a["href"]]
+    _, entries = cat.load_catalog(cat.Project(ROOT))
+    if not any(e.paper == paper and e.status == "done" for e in entries):
+        pytest.skip(f"{paper}: no notebook yet")
+    assert api_links, f"{paper}: the item table links no eoslib function"
+    broken = [h for h in dict.fromkeys(api_links) if not _anchor_exists(page, h)]
+    assert not broken, broken
+    # Every linked API entry shows its highlighted source one click away.
+    for href in list(dict.fromkeys(api_links))[:20]:
+        path, _, frag = href.partition("#")
+        api = BeautifulSoup((page.parent / path).resolve().read_text(), "html.parser")
+        dt = api.find(id=frag)
+        source = [a["href"] for a in dt.find_all("a", href=True) if "_modules/" in a["href"]]
+        assert source and _anchor_exists((page.parent / path).resolve(), source[0]), f"{frag}: no [source] link"

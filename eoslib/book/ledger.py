@@ -61,13 +61,18 @@ class ApiModule:
       name: dotted name, e.g. ``"eoslib.gd"``.
       path: its source file.
       members: the names of its ``__all__`` that it defines itself, in ``__all__`` order.
-      kinds: name -> ``"function"``, ``"class"`` or ``"data"``.
+      kinds: name -> ``"function"``, ``"class"``, ``"data"`` (short value, shown) or
+        ``"bigdata"`` (a long value, not shown).
     """
 
     name: str
     path: Path
     members: tuple[str, ...]
     kinds: dict[str, str]
+
+    def targets(self) -> set[str]:
+        """The fully qualified names this module documents."""
+        return {f"{self.name}.{n}" for n in self.members}
 
 
 def _module_name(package_root: Path, path: Path) -> str:
@@ -104,11 +109,28 @@ def _own_definitions(tree: ast.Module) -> dict[str, str]:
             out[node.name] = "class"
         elif isinstance(node, (ast.Assign, ast.AnnAssign)):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            value = node.value
+            # `f = jax.jit(_f)` is a function; a literal longer than a line is not worth printing.
+            kind = "data"
+            if isinstance(value, ast.Call) and _call_name(value.func) in _FUNCTION_WRAPPERS:
+                kind = "function"
+            elif value is not None and (value.end_col_offset or 0) - value.col_offset > 60 or (
+                    value is not None and value.end_lineno != value.lineno):
+                kind = "bigdata"
             for t in targets:
                 for n in ast.walk(t):
                     if isinstance(n, ast.Name) and n.id != "__all__":
-                        out.setdefault(n.id, "data")
+                        out.setdefault(n.id, kind)
     return out
+
+
+_FUNCTION_WRAPPERS = ("jit", "partial", "vmap", "custom_jvp", "custom_vjp", "checkpoint", "wraps")
+
+
+def _call_name(func: ast.expr) -> str:
+    while isinstance(func, ast.Call):  # partial(jax.jit, ...)(f)
+        func = func.func
+    return func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
 
 
 def _static_all(tree: ast.Module) -> list[str] | None:
@@ -249,9 +271,9 @@ def eoslib_calls(code: str, package_root: Path) -> list[str]:
     return list(dict.fromkeys(name for *_, name in sorted(found)))
 
 
-def _func_link(package_root: Path, dotted: str) -> str:
+def _func_link(package_root: Path, dotted: str, documented: set[str]) -> str:
     target = resolve_target(package_root, dotted)
-    if target is None:
+    if target is None or target not in documented:
         return f"`{dotted.removeprefix('eoslib.')}`"
     module, _, name = target.rpartition(".")
     shown = f"{module.rsplit('.', 1)[-1]}.{name}"
@@ -396,6 +418,7 @@ def render_items(project: Project, paper: str) -> str:
     manifest = load_manifest(project)
     lines = ["| item | page | verdict | eoslib functions it calls |", "|---|---|---|---|"]
     calls_of: dict[str, str] = {}
+    documented = {t for mods in api_modules(project).values() for m in mods for t in m.targets()}
     for e in (e for e in entries if e.paper == paper):
         rec = manifest.get(e.notebook)
         if e.status == "done" and rec is not None and (project.root / e.notebook).is_file():
@@ -405,7 +428,7 @@ def render_items(project: Project, paper: str) -> str:
                 nb = jupytext.read(project.root / e.notebook)
                 code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
                 calls = eoslib_calls(code, project.package)[:8]
-                calls_of[e.notebook] = ", ".join(_func_link(project.package, c) for c in calls) or "–"
+                calls_of[e.notebook] = ", ".join(_func_link(project.package, c, documented) for c in calls) or "–"
             verdict = _verdict_text(rec, e.item) if rec.get("status") == "pass" else rec.get("status", "fail")
             lines.append(f"| {e.item} | {page} | {_cell(verdict)} | {calls_of[e.notebook]} |")
         else:
@@ -418,14 +441,14 @@ def render_items(project: Project, paper: str) -> str:
 def _module_block(mod: ApiModule) -> list[str]:
     out = [f"## `{mod.name}`", "", "```{eval-rst}", f".. automodule:: {mod.name}", "   :no-members:", ""]
     if mod.members:
-        out += [".. autosummary::", "   :nosignatures:", ""]
-        out += [f"   ~{mod.name}.{n}" for n in mod.members]
-        out.append("")
-        directive = {"function": "autofunction", "class": "autoclass", "data": "autodata"}
+        out += ["**Contents:** " + ", ".join(f":py:obj:`~{mod.name}.{n}`" for n in mod.members), ""]
+        directive = {"function": "autofunction", "class": "autoclass", "data": "autodata", "bigdata": "autodata"}
         for n in mod.members:
             out.append(f".. {directive[mod.kinds[n]]}:: {mod.name}.{n}")
             if mod.kinds[n] == "class":
                 out.append("   :members:")
+            elif mod.kinds[n] == "bigdata":
+                out.append("   :no-value:")
             out.append("")
     out += ["```", ""]
     return out
