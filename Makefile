@@ -1,27 +1,69 @@
 # The two commands of the README:
-#   make book   install (if needed), execute stale notebooks, build _build/html
-#   make test   unit tests, catalog/toc tests, falsifiability and pipeline tests,
-#               nbval regression over book/, strict book build
+#   make book   install (if needed), execute stale notebooks, build _build/html; a short
+#               progress summary on screen, the full logs in _build/logs/
+#   make test   strict checks of the committed book (current pages, generated files, HTML with
+#               warnings as errors), unit/catalog/pipeline/falsifiability tests and the nbval
+#               regression over book/, then the nbval regression again under a second OpenBLAS
+#               kernel set (what nbval compares must be the same on every CPU)
+# Others: make test-paper-scale (tests marked paper_scale), make unit, make nbval, make bench.
+SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 EOSLIB := $(VENV)/bin/eoslib
 JOBS ?= 2
-# Multi-threaded CPU reductions are not bit-stable: regression runs use one XLA thread.
+LOGS := _build/logs
+# Multi-threaded CPU reductions are not bit-stable: executed notebooks (the runner sets the same)
+# and the regression run XLA and OpenBLAS on one thread each.
 export XLA_FLAGS := --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1
+export OPENBLAS_NUM_THREADS := 1
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 MATHJAX_VERSION := 3.2.2
 MATHJAX := .vendor/web/mathjax/tex-chtml.js
+PYTEST := $(PY) -m pytest -p no:cacheprovider -q
+NBVAL := --nbval-lax --nbval-sanitize-with tests/nbval_sanitize.cfg
+# "<kernel set this CPU picks> <a second one it supports>", e.g. "SkylakeX Haswell" (evaluated
+# when used, i.e. after `install`).
+BLAS_KERNELS = $(shell $(PY) -m eoslib.book.blas)
+export TIMEFORMAT := (took %0R s)
 
-.PHONY: book test install vendor unit nbval html clean bench
+.PHONY: book test test-paper-scale install vendor unit nbval nbval-second-blas strict clean bench
 
-book: install vendor
-	$(EOSLIB) build --jobs $(JOBS)
+book:
+	@mkdir -p $(LOGS)
+	@printf "install: "; if $(MAKE) --no-print-directory install vendor > $(LOGS)/install.log 2>&1; \
+		then echo "ok (log: $(LOGS)/install.log)"; \
+		else echo "failed; the end of $(LOGS)/install.log:"; tail -n 25 $(LOGS)/install.log; exit 1; fi
+	@$(EOSLIB) build --jobs $(JOBS) --log-dir $(LOGS)
 
 test: install vendor
-	$(EOSLIB) build --no-execute --strict
-	$(PY) -m pytest tests book --nbval-lax --nbval-sanitize-with tests/nbval_sanitize.cfg \
-		-n $(JOBS) --dist loadfile -p no:cacheprovider -q
+	@echo "== strict: pages current, generated files current, HTML with warnings as errors"
+	@time $(EOSLIB) build --no-execute --strict --log-dir $(LOGS)
+	@echo "== tests and nbval regression (OpenBLAS kernels: $(word 1,$(BLAS_KERNELS)))"
+	@time $(PYTEST) tests book $(NBVAL) -m "not paper_scale" -n $(JOBS) --dist loadfile
+	@$(MAKE) --no-print-directory nbval-second-blas
+
+# The second pass compares only the printed check lines (nbval), under the second kernel set.
+nbval-second-blas: install
+	@set -- $(BLAS_KERNELS); if [ "$${2:-none}" = none ]; then \
+		echo "== no second OpenBLAS kernel set known for this CPU ($${1:-none}); second pass skipped"; \
+	else \
+		echo "== nbval regression under OPENBLAS_CORETYPE=$$2 (this CPU picks $$1)"; \
+		time OPENBLAS_CORETYPE=$$2 $(PYTEST) book $(NBVAL) -n $(JOBS) --dist loadfile; \
+	fi
+
+test-paper-scale: install
+	$(PYTEST) tests -m paper_scale -n $(JOBS) --dist loadfile
+
+unit: install
+	$(PYTEST) tests -m "not paper_scale and not slow" -n $(JOBS) --dist loadfile
+
+nbval: install
+	$(PYTEST) book $(NBVAL) -n $(JOBS) --dist loadfile
+	@$(MAKE) --no-print-directory nbval-second-blas
+
+strict: install vendor
+	$(EOSLIB) build --no-execute --strict --log-dir $(LOGS)
 
 install: $(VENV)/.installed
 

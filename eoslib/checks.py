@@ -25,7 +25,9 @@ What nbval compares must be the same on every CPU. A measured value is therefore
 with only the significant digits its tolerance supports (at most six, see
 :func:`digits_for`), and a value that chaos or ill-conditioning makes machine-dependent is
 passed with ``stable=False``: it is still asserted, but printed as ``~<value>``, which the
-nbval sanitize file masks.
+nbval sanitize file masks. A ``FAIL`` line is never compared (the run stops there), so it
+prints :data:`FAIL_DIGITS` digits and by how much the tolerance was exceeded: a failure
+always shows why.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ __all__ = [
     "digits_for",
     "fmt",
     "OUTCOMES",
+    "FAIL_DIGITS",
 ]
 
 
@@ -59,6 +62,10 @@ KINDS = ("claim", "reconstructed", "regression", "finding")
 
 #: The outcomes a notebook can record for a paper item with :func:`verdict`.
 OUTCOMES = ("reproduced", "reproduced as reconstructed", "refuted", "not reproducible here")
+
+
+#: Significant digits of the values on a ``FAIL`` line.
+FAIL_DIGITS = 10
 
 
 class CheckFailed(AssertionError):
@@ -187,8 +194,25 @@ def check(
     r, a = rtol or 0.0, atol or 0.0
     passed = bool(np.all(np.isfinite(m)) and np.all(np.abs(m - e) <= a + r * np.abs(e)))
     tol = " ".join(s for s in (f"rtol={r:g}" if rtol is not None else "", f"atol={a:g}" if atol is not None else "") if s)
+    if not passed:
+        return _finish(name, kind, passed, _failure_body(m, e, r, a, tol))
     d = digits_for(rtol, atol, e)
     return _finish(name, kind, passed, f"measured={_shown(m, d, stable)} expected={fmt(e, d)} tol={tol}")
+
+
+def _failure_body(m: np.ndarray, e: np.ndarray, r: float, a: float, tol: str) -> str:
+    """A FAIL line's body: the worst entry with FAIL_DIGITS digits and by how much it missed."""
+    mb, eb = np.broadcast_arrays(m, e)
+    with np.errstate(invalid="ignore"):
+        excess = np.where(np.isfinite(mb), np.abs(mb - eb) - (a + r * np.abs(eb)), np.inf)
+    if excess.size <= 1:
+        return (f"measured={fmt(m, FAIL_DIGITS)} expected={fmt(e, FAIL_DIGITS)} tol={tol} "
+                f"exceeded by {fmt(excess.max() if excess.size else 0.0, 3)}")
+    worst = np.unravel_index(int(np.argmax(excess)), excess.shape)
+    where = worst[0] if len(worst) == 1 else tuple(int(i) for i in worst)
+    return (f"{int((excess > 0).sum())} of {excess.size} entries off; worst at [{where}]: "
+            f"measured={fmt(mb[worst], FAIL_DIGITS)} expected={fmt(eb[worst], FAIL_DIGITS)} tol={tol} "
+            f"exceeded by {fmt(excess[worst], 3)}")
 
 
 def check_le(name: str, measured: object, bound: object, *, kind: str, digits: int = 4,
@@ -207,8 +231,8 @@ def check_le(name: str, measured: object, bound: object, *, kind: str, digits: i
     _kind(name, kind)
     m = np.asarray(measured, dtype=float)
     passed = bool(np.all(np.isfinite(m)) and np.all(m <= np.asarray(bound, dtype=float)))
-    shown = _shown(np.max(m) if m.ndim else m, digits, stable)
-    return _finish(name, kind, passed, f"measured={'max ' if m.ndim else ''}{shown} <= bound={fmt(bound)}")
+    shown = _shown(np.max(m) if m.ndim else m, digits if passed else FAIL_DIGITS, stable or not passed)
+    return _finish(name, kind, passed, f"measured={'max ' if m.ndim else ''}{shown} <= bound={fmt(bound, 6 if passed else FAIL_DIGITS)}")
 
 
 def check_ge(name: str, measured: object, bound: object, *, kind: str, digits: int = 4,
@@ -217,8 +241,8 @@ def check_ge(name: str, measured: object, bound: object, *, kind: str, digits: i
     _kind(name, kind)
     m = np.asarray(measured, dtype=float)
     passed = bool(np.all(np.isfinite(m)) and np.all(m >= np.asarray(bound, dtype=float)))
-    shown = _shown(np.min(m) if m.ndim else m, digits, stable)
-    return _finish(name, kind, passed, f"measured={'min ' if m.ndim else ''}{shown} >= bound={fmt(bound)}")
+    shown = _shown(np.min(m) if m.ndim else m, digits if passed else FAIL_DIGITS, stable or not passed)
+    return _finish(name, kind, passed, f"measured={'min ' if m.ndim else ''}{shown} >= bound={fmt(bound, 6 if passed else FAIL_DIGITS)}")
 
 
 def check_true(name: str, condition: object, detail: str = "", *, kind: str) -> None:
@@ -242,6 +266,7 @@ def check_sign(name: str, value: object, sign: int = +1, *, kind: str, digits: i
         raise ValueError(f"check {name!r}: sign must be +1 or -1, got {sign}")
     v = np.asarray(value, dtype=float)
     passed = bool(np.all(np.isfinite(v)) and np.all(sign * v > 0))
+    digits, stable = (digits, stable) if passed else (FAIL_DIGITS, True)
     shown = _shown(np.min(v) if sign > 0 else np.max(v), digits, stable) if v.ndim else _shown(v, digits, stable)
     word = "> 0" if sign > 0 else "< 0"
     prefix = ("min " if sign > 0 else "max ") if v.ndim else ""

@@ -327,3 +327,15 @@ def test_item_links_resolve_to_the_defining_module(tmp_path: Path):
     assert [m.name for m in groups["core"]] == ["eoslib.gd"]
     assert [(m.name, m.members) for m in groups["demo"]] == [("eoslib.papers.demo", ()),
                                                             ("eoslib.papers.demo.forms", ("orbit",))]
+
+
+def test_second_openblas_kernel_set_is_one_the_cpu_runs():
+    from eoslib.book import blas
+
+    assert blas.second_kernel("SkylakeX", "x86_64") == "Haswell"
+    assert blas.second_kernel("Zen", "x86_64") == "Sandybridge"  # Zen runs the Haswell kernels
+    assert blas.second_kernel("Haswell", "x86_64") == "Sandybridge"
+    assert blas.second_kernel("NeoverseN1", "aarch64") == "ARMV8"
+    assert blas.second_kernel("", "x86_64") == ""
+    default = blas.default_kernel()
+    assert default and blas.second_kernel(default) not in ("", default)
