@@ -24,13 +24,16 @@ from typing import Any, Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jaxtyping import Array, ArrayLike, Bool, Float, Int, PRNGKeyArray
 
 from .validation import (flat_point, floating_array, integer as _check_int, nonnegative as _check_nonneg,
                          positive as _check_pos)
 
-Array = jax.Array
-ScalarFn = Callable[[Array], Array]
-MatVec = Callable[[Array], Array]
+# Shape annotations (jaxtyping; documentation only, nothing is checked at run time).
+ScalarFn = Callable[[Float[Array, " d"]], Float[Array, ""]]
+MatVec = Callable[[Float[Array, " dim"]], Float[Array, " dim"]]
+#: A warm start: one vector or a block of ``p`` vectors.
+StartBlock = Float[ArrayLike, " dim"] | Float[ArrayLike, "dim p"]
 
 __all__ = [
     "EigResult",
@@ -63,11 +66,11 @@ class EigResult(NamedTuple):
         ``O(eps ||A||)`` thanks to full reorthogonalisation).
     """
 
-    eigenvalues: Array
-    eigenvectors: Array
-    num_iterations: Array
-    converged: Array
-    residuals: Array
+    eigenvalues: Float[Array, " k"]
+    eigenvectors: Float[Array, "dim k"]
+    num_iterations: Int[Array, ""]
+    converged: Bool[Array, ""]
+    residuals: Float[Array, " k"]
 
 
 # --------------------------------------------------------------------------- #
@@ -102,7 +105,7 @@ def _as_flat(f: ScalarFn, x: Any) -> tuple[ScalarFn, Array]:
 # --------------------------------------------------------------------------- #
 
 
-def hessian(f: ScalarFn, x: Array) -> Array:
+def hessian(f: ScalarFn, x: Float[ArrayLike, " d"] | Float[ArrayLike, ""]) -> Float[Array, "d d"]:
     """Dense Hessian of a scalar function at a flat point.
 
     Args:
@@ -116,7 +119,7 @@ def hessian(f: ScalarFn, x: Array) -> Array:
     return jax.hessian(g)(x)
 
 
-def sharpness(f: ScalarFn, x: Array) -> Array:
+def sharpness(f: ScalarFn, x: Float[ArrayLike, " d"] | Float[ArrayLike, ""]) -> Float[Array, ""]:
     """Largest eigenvalue of the Hessian, by dense ``eigh``.
 
     This is the exact sharpness ``S(x) = lambda_max(nabla^2 f(x))`` for small
@@ -138,7 +141,7 @@ def sharpness(f: ScalarFn, x: Array) -> Array:
     return jnp.linalg.eigvalsh(0.5 * (h + h.T))[-1]
 
 
-def hvp(f: ScalarFn, x: Array, v: Array) -> Array:
+def hvp(f: ScalarFn, x: Float[Array, " d"], v: Float[ArrayLike, " d"]) -> Float[Array, " d"]:
     """Hessian-vector product ``nabla^2 f(x) v``, forward-over-reverse.
 
     Forward-over-reverse costs about one gradient evaluation (times a small
@@ -396,10 +399,10 @@ def lanczos(
     dim: int,
     k: int = 1,
     *,
-    v0: Array | None = None,
+    v0: StartBlock | None = None,
     tol: float = 1e-8,
     max_iter: int = 200,
-    key: Array | None = None,
+    key: PRNGKeyArray | None = None,
     v0_noise: float = _DEFAULT_V0_NOISE,
     dtype: Any = None,
 ) -> EigResult:
@@ -486,13 +489,13 @@ def _top_eigenpairs_jit(
 
 def top_eigenpairs(
     f: ScalarFn,
-    x: Array,
+    x: Float[ArrayLike, " d"],
     k: int = 1,
     *,
-    v0: Array | None = None,
+    v0: StartBlock | None = None,
     tol: float = 1e-8,
     max_iter: int = 200,
-    key: Array | None = None,
+    key: PRNGKeyArray | None = None,
     v0_noise: float = _DEFAULT_V0_NOISE,
 ) -> EigResult:
     """Top ``k`` Hessian eigenpairs of ``f`` at ``x`` from Hessian-vector products.
@@ -533,10 +536,10 @@ def lobpcg_top_k(
     dim: int,
     k: int = 1,
     *,
-    v0: Array | None = None,
+    v0: StartBlock | None = None,
     tol: float = 1e-8,
     max_iter: int = 200,
-    key: Array | None = None,
+    key: PRNGKeyArray | None = None,
     dtype: Any = None,
 ) -> EigResult:
     """The ``k`` largest algebraic eigenpairs by LOBPCG (``jax.experimental``).
@@ -600,7 +603,9 @@ def lobpcg_top_k(
 # --------------------------------------------------------------------------- #
 
 
-def directional_derivative(f: ScalarFn, x: Array, v: Array, order: int) -> Array:
+def directional_derivative(f: Callable[[Float[Array, "*shape"]], Float[Array, ""]],
+                           x: Float[ArrayLike, "*shape"], v: Float[ArrayLike, "*shape"],
+                           order: int) -> Float[Array, ""]:
     """``d^k/dt^k f(x + t v)`` at ``t = 0``, i.e. ``D^k f(x)[v, ..., v]``.
 
     Nested forward-mode ``jax.jvp``: each level differentiates the previous
@@ -633,7 +638,9 @@ def directional_derivative(f: ScalarFn, x: Array, v: Array, order: int) -> Array
     return g(x)
 
 
-def third_derivative_vv(f: ScalarFn, x: Array, v: Array) -> Array:
+def third_derivative_vv(f: Callable[[Float[Array, "*shape"]], Float[Array, ""]],
+                        x: Float[ArrayLike, "*shape"],
+                        v: Float[ArrayLike, "*shape"]) -> Float[Array, "*shape"]:
     """``nabla^3 f(x)(v, v) = grad_x (v^T nabla^2 f(x) v)`` with ``v`` held fixed.
 
     For ``v = u`` the unit top Hessian eigenvector (simple eigenvalue) this is

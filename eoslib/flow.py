@@ -59,12 +59,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
+from jaxtyping import Array, ArrayLike, Float
 
 from . import curvature, gd
 from .validation import choice as _choice, flat_point, integer as _check_int, positive as _check_pos
 
-Array = jax.Array
-Objective = Callable[[Array], Array]
+# Shape annotations (jaxtyping; documentation only, nothing is checked at run time).
+Objective = Callable[[Float[Array, " D"]], Float[Array, ""]]
 
 __all__ = ["FlowResult", "gradient_flow", "gradient_flow_rk4", "METHODS"]
 
@@ -108,7 +109,7 @@ class FlowResult:
       message: why the solve stopped.
     """
 
-    w: Array
+    w: Float[Array, " D"]
     loss: float
     sharpness: float
     time: float
@@ -377,7 +378,7 @@ def _common_checks(f: Any, loss_threshold: Any, max_time: Any, max_grad_evals: A
 
 def gradient_flow(
     f: Objective,
-    w0: Array,
+    w0: Float[ArrayLike, " D"],
     *,
     loss_threshold: float,
     method: str = "rkc",
@@ -550,7 +551,7 @@ def _gradient_flow_diffrax(f, w0, method, thr, rtol, atol, t_max, n_max, sharp, 
 
 def gradient_flow_rk4(
     f: Objective,
-    w0: Array,
+    w0: Float[ArrayLike, " D"],
     *,
     loss_threshold: float,
     alpha: float = 1.0,

@@ -30,8 +30,9 @@ from typing import Any, Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax import Array, lax
+from jax import lax
 from jax.flatten_util import ravel_pytree
+from jaxtyping import Array, ArrayLike, Bool, Float, Int, PyTree as _PyTree
 
 from .validation import (floating_tree as _floating_tree, integer as _check_int,
                          positive as _check_pos, reals as _check_reals,
@@ -51,8 +52,15 @@ __all__ = [
     "iterate_batched",
 ]
 
+# Shape annotations (jaxtyping; documentation only, nothing is checked at run time).
 PyTree = Any
-Objective = Callable[[PyTree], Array]
+#: The state of an iteration: an array (any shape) or a pytree of arrays.
+State = _PyTree[Float[ArrayLike, "..."]]
+#: A batch of states: a leading axis ``batch`` on every leaf.
+BatchedState = _PyTree[Float[Array, "batch ..."]]
+#: A learning rate: a positive scalar (or a traced 0-d array).
+LearningRate = float | Float[ArrayLike, ""]
+Objective = Callable[[State], Float[Array, ""]]
 
 
 class Trajectory(NamedTuple):
@@ -70,27 +78,27 @@ class Trajectory(NamedTuple):
       sharpness_every: sharpness stride ``k`` (0 if not computed).
     """
 
-    params: PyTree
-    loss: Array
-    sharpness: Array | None
-    diverged_at: Array
+    params: _PyTree[Float[Array, "*batch n_rec ..."]]
+    loss: Float[Array, "*batch n_rec"]
+    sharpness: Float[Array, "*batch n_sharp"] | None
+    diverged_at: Int[Array, "*batch"]
     steps: int
     record_every: int = 1
     sharpness_every: int = 0
 
     @property
-    def diverged(self) -> bool | np.ndarray:
+    def diverged(self) -> bool | Bool[np.ndarray, " batch"]:
         """True if the run diverged (a boolean array for a sweep)."""
         d = np.asarray(self.diverged_at) >= 0
         return bool(d) if d.ndim == 0 else d
 
     @property
-    def times(self) -> np.ndarray:
+    def times(self) -> Int[np.ndarray, " n_rec"]:
         """Step index of every recorded iterate."""
         return np.arange(self.steps // self.record_every + 1) * self.record_every
 
     @property
-    def sharpness_times(self) -> np.ndarray | None:
+    def sharpness_times(self) -> Int[np.ndarray, " n_sharp"] | None:
         """Step index of every sharpness value (None if not computed)."""
         if not self.sharpness_every:
             return None
@@ -146,7 +154,7 @@ def _gd_update(f: Objective, x: PyTree, eta: Array) -> PyTree:
     return jax.tree_util.tree_map(lambda a, b: a - jnp.asarray(eta, a.dtype) * b, x, g)
 
 
-def gd_step(f: Objective, eta) -> Callable[[PyTree], PyTree]:
+def gd_step(f: Objective, eta: LearningRate) -> Callable[[State], State]:
     """The GD map ``x -> x - eta * grad f(x)``.
 
     Args:
@@ -160,7 +168,7 @@ def gd_step(f: Objective, eta) -> Callable[[PyTree], PyTree]:
     return lambda x: _gd_update(f, x, eta)
 
 
-def k_step_map(f: Objective, eta, k: int) -> Callable[[PyTree], PyTree]:
+def k_step_map(f: Objective, eta: LearningRate, k: int) -> Callable[[State], State]:
     """The k-fold composition of :func:`gd_step` (k = 2 is the two-step map of Chen & Bruna).
 
     Args:
@@ -370,8 +378,8 @@ def _strides(num_steps, record_every, sharpness_every) -> tuple[int, int, int]:
 
 def gd_trajectory(
     f: Objective,
-    x0: PyTree,
-    eta: float,
+    x0: State,
+    eta: LearningRate,
     num_steps: int,
     *,
     record_every: int = 1,
@@ -411,14 +419,14 @@ def gd_trajectory(
 
 def gd_final(
     f: Objective,
-    x0: PyTree,
-    eta: float,
+    x0: State,
+    eta: LearningRate,
     num_steps: int,
     *,
     max_norm: float = 1e8,
     unroll: int = 1,
     chunk: int = 64,
-) -> tuple[PyTree, Array]:
+) -> tuple[State, Int[Array, ""]]:
     """Final iterate of GD without any history (cheap; for long runs and big sweeps).
 
     Args:
@@ -449,14 +457,14 @@ def gd_final(
 
 def sweep_final(
     f: Objective,
-    x0: PyTree,
-    etas,
+    x0: State,
+    etas: Float[ArrayLike, " batch"],
     num_steps: int,
     *,
     max_norm: float = 1e8,
     unroll: int = 1,
     chunk: int = 64,
-) -> tuple[PyTree, Array]:
+) -> tuple[BatchedState, Int[Array, " batch"]]:
     """:func:`gd_final` for many learning rates at once (one compiled, batched loop).
 
     Passing ``x0`` as a tuple of arrays (e.g. ``(x, y)``) keeps each coordinate in its own
@@ -500,8 +508,8 @@ def _sweep(f, x0, eta, num_steps, record_every, sharpness_every, max_norm, unrol
 
 def sweep_learning_rates(
     f: Objective,
-    x0: PyTree,
-    etas,
+    x0: State,
+    etas: Float[ArrayLike, " batch"],
     num_steps: int,
     *,
     record_every: int | None = None,
@@ -528,8 +536,8 @@ def sweep_learning_rates(
 
 def sweep_initial_points(
     f: Objective,
-    x0s: PyTree,
-    eta: float,
+    x0s: BatchedState,
+    eta: LearningRate,
     num_steps: int,
     *,
     record_every: int | None = None,
@@ -572,20 +580,20 @@ class Iterates(NamedTuple):
       record_every: recording stride ``r`` (0: only the final iterate was kept).
     """
 
-    final: PyTree
-    params: PyTree | None
-    diverged_at: Array
+    final: _PyTree[Float[Array, "*batch ..."]]
+    params: _PyTree[Float[Array, "*batch n_rec ..."]] | None
+    diverged_at: Int[Array, "*batch"]
     steps: int
     record_every: int = 0
 
     @property
-    def diverged(self) -> bool | np.ndarray:
+    def diverged(self) -> bool | Bool[np.ndarray, " batch"]:
         """True if the run diverged (a boolean array for a batch)."""
         d = np.asarray(self.diverged_at) >= 0
         return bool(d) if d.ndim == 0 else d
 
     @property
-    def times(self) -> np.ndarray | None:
+    def times(self) -> Int[np.ndarray, " n_rec"] | None:
         """Step index of every recorded iterate (None if nothing was recorded)."""
         if not self.record_every:
             return None
@@ -651,8 +659,8 @@ def _iterate_args(step, num_steps, record_every, unroll, max_norm, x0, start):
 
 
 def iterate(
-    step: Callable[..., PyTree],
-    x0: PyTree,
+    step: Callable[..., State],
+    x0: State,
     num_steps: int,
     *,
     args: tuple = (),
@@ -702,8 +710,8 @@ def iterate(
 
 
 def iterate_batched(
-    step: Callable[..., PyTree],
-    x0: PyTree,
+    step: Callable[..., State],
+    x0: State | BatchedState,
     num_steps: int,
     *,
     args: tuple = (),

@@ -19,7 +19,7 @@ from typing import Callable
 
 import jax
 import jax.numpy as jnp
-from jax import Array
+from jaxtyping import Array, ArrayLike, Float
 
 from .validation import integer as _check_int, positive as _check_pos, real as _check_real
 
@@ -49,11 +49,11 @@ class ScalarLoss:
     """
 
     name: str
-    fn: Callable[[Array], Array]
+    fn: Callable[[Float[Array, "*shape"]], Float[Array, "*shape"]]
     z_star: float
     latex: str
 
-    def __call__(self, z: Array) -> Array:
+    def __call__(self, z: Float[ArrayLike, "*shape"]) -> Float[Array, "*shape"]:
         return self.fn(z)
 
 
@@ -213,7 +213,8 @@ def _as_float_scalar(z) -> Array:
     return z
 
 
-def derivatives(l: Callable[[Array], Array], z, max_order: int = 4) -> Array:
+def derivatives(l: Callable[[Float[Array, ""]], Float[Array, ""]], z: float | Float[ArrayLike, ""],
+                max_order: int = 4) -> Float[Array, " order"]:
     """[l(z), l'(z), ..., l^(max_order)(z)] by nested ``jax.grad``.
 
     Args:
@@ -248,7 +249,9 @@ def _derivatives(l, z: Array, max_order: int) -> Array:
 _derivatives_jit = jax.jit(_derivatives, static_argnums=(0, 2))
 
 
-def product_stability(l: Callable[[Array], Array], z_star=None, normalized: bool = False) -> Array:
+def product_stability(l: Callable[[Float[Array, ""]], Float[Array, ""]],
+                      z_star: float | Float[ArrayLike, ""] | None = None,
+                      normalized: bool = False) -> Float[Array, ""]:
     """Product-stability alpha = 3 l'''(z*)^2 - l''(z*) l''''(z*).
 
     Args:

@@ -21,8 +21,9 @@ from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
-from jax import Array, lax
+from jax import lax
 from jax.flatten_util import ravel_pytree
+from jaxtyping import Array, ArrayLike, Bool, Float, Inexact, Int, PyTree as _PyTree
 
 from . import gd
 from .validation import choice as _choice, floating_tree, integer as _check_int, positive as _check_pos, static_callable
@@ -36,8 +37,11 @@ __all__ = [
     "bifurcation_by_gd",
 ]
 
+# Shape annotations (jaxtyping; documentation only, nothing is checked at run time).
 PyTree = Any
-Map = Callable[[PyTree], PyTree]
+#: A point of the state space: an array (any shape) or a pytree of arrays.
+State = _PyTree[Float[ArrayLike, "..."]]
+Map = Callable[[State], State]
 
 # Backtracking halvings tried when a full Newton step does not reduce the residual.
 _MAX_HALVINGS = 8
@@ -55,11 +59,11 @@ class Orbit(NamedTuple):
       iterations: Newton iterations used.
     """
 
-    points: PyTree
-    residual: Array
-    converged: Array
-    multipliers: Array
-    iterations: Array
+    points: _PyTree[Float[Array, "period ..."]]
+    residual: Float[Array, ""]
+    converged: Bool[Array, ""]
+    multipliers: Inexact[Array, " d"]
+    iterations: Int[Array, ""]
 
 
 class OrbitBranch(NamedTuple):
@@ -72,9 +76,9 @@ class OrbitBranch(NamedTuple):
       multipliers: shape ``(n_eta, d)`` (see :class:`Orbit`).
     """
 
-    points: PyTree
-    converged: Array
-    multipliers: Array
+    points: _PyTree[Float[Array, "n_eta period ..."]]
+    converged: Bool[Array, " n_eta"]
+    multipliers: Inexact[Array, "n_eta d"]
 
 
 def _as_float(x0: PyTree) -> PyTree:
@@ -181,7 +185,7 @@ def _newton_jit(step_map, x0, tol, *, period, max_iter):
     return _newton(step_map, x0, period, tol, max_iter)
 
 
-def periodic_orbit(step_map: Map, x0: PyTree, period: int = 2, *, tol: float = 1e-12,
+def periodic_orbit(step_map: Map, x0: State, period: int = 2, *, tol: float = 1e-12,
                    max_iter: int = 50) -> Orbit:
     """Period-k orbit through a point near ``x0``: Newton on ``F^k(x) - x``.
 
@@ -208,7 +212,7 @@ def periodic_orbit(step_map: Map, x0: PyTree, period: int = 2, *, tol: float = 1
                        max_iter=max_iter)
 
 
-def stability_multipliers(step_map: Map, x: PyTree, period: int) -> Array:
+def stability_multipliers(step_map: Map, x: State, period: int) -> Inexact[Array, " d"]:
     """Eigenvalues of D(F^k)(x), ordered by decreasing modulus.
 
     Args:
@@ -253,7 +257,8 @@ def _continue_jit(make_map, etas, x0, tol, *, period, max_iter, secant):
     return OrbitBranch(pts, conv, mult)
 
 
-def continue_orbit(make_map: Callable[[Array], Map], etas, x0: PyTree, period: int = 2, *,
+def continue_orbit(make_map: Callable[[Float[Array, ""]], Map], etas: Float[ArrayLike, " n_eta"],
+                   x0: State, period: int = 2, *,
                    tol: float = 1e-12, max_iter: int = 50,
                    predictor: str = "previous") -> OrbitBranch:
     """Follow a period-k orbit along a learning-rate grid by natural continuation.
@@ -299,8 +304,10 @@ class _ParamStep:
         return self.make_map(eta)(x)
 
 
-def bifurcation_by_gd(make_map: Callable[[Array], Map], etas, x0: PyTree, num_steps: int,
-                      keep_last: int, *, max_norm: float = 1e8) -> PyTree:
+def bifurcation_by_gd(make_map: Callable[[Float[Array, ""]], Map],
+                      etas: Float[ArrayLike, " n_eta"], x0: State, num_steps: int,
+                      keep_last: int, *,
+                      max_norm: float = 1e8) -> _PyTree[Float[Array, "n_eta keep_last ..."]]:
     """Bifurcation diagram by brute force: the last iterates of a long run for every eta.
 
     The runs go through :func:`eoslib.gd.iterate_batched` (one batched ``lax.scan``; its

@@ -46,11 +46,11 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jaxtyping import Array, ArrayLike, Float
 
 from . import curvature
 from .validation import choice as _choice, flat_point, integer as _check_int, positive as _check_pos
 
-Array = jax.Array
 
 __all__ = ["ProductStability", "multivariate_product_stability", "SOLVERS", "EIG_SOLVERS"]
 
@@ -98,7 +98,7 @@ class ProductStability:
     iterations: int
     num_kept: int
     grad_norm: float
-    eigenvector: np.ndarray
+    eigenvector: Float[np.ndarray, " D"]
     solve_info: int = 0
     converged: bool = True
 
@@ -139,8 +139,8 @@ def _spectral_third(t: np.ndarray, lam: np.ndarray, vecs: np.ndarray, lam_max: f
 
 
 def multivariate_product_stability(
-    f: Callable[[Array], Array],
-    w: Array,
+    f: Callable[[Float[Array, " D"]], Float[Array, ""]],
+    w: Float[ArrayLike, " D"],
     *,
     solver: str = "lsqr",
     cutoff: float = 1e-8,
@@ -148,7 +148,7 @@ def multivariate_product_stability(
     conlim: float = 1e8,
     k: int = 20,
     max_iter: int | None = None,
-    v0: Array | None = None,
+    v0: Float[ArrayLike, " D"] | Float[ArrayLike, "D p"] | None = None,
     eig_tol: float = 1e-10,
     eig_max_iter: int = 300,
     eig_solver: str = "auto",

@@ -41,7 +41,7 @@ from typing import Any, Callable, Mapping, Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Float
+from jaxtyping import Array, ArrayLike, Bool, Float, Int
 
 from . import gd
 from .callbacks import Callback, TopEigenvalues, callback_name
@@ -66,7 +66,8 @@ _FORMAT_VERSION = 1
 # Separator of the npz keys of callback records: "rec::<callback>::<field>".
 _REC = "rec::"
 
-Schedule = float | Sequence[float] | np.ndarray | Callable[[int], float]
+#: A learning rate: constant, one value per step, or a function of the step index.
+Schedule = float | Float[ArrayLike, " num_steps"] | Sequence[float] | Callable[[int], float]
 
 
 # ----------------------------------------------------------------------------- result
@@ -98,16 +99,16 @@ class TrainRun:
         at which it returned a record) and one stacked array per field it returned.
     """
 
-    steps: np.ndarray
-    loss: np.ndarray
-    accuracy: np.ndarray
-    eig_steps: np.ndarray
-    eigenvalues: np.ndarray
-    hvp_counts: np.ndarray
-    eig_converged: np.ndarray
+    steps: Int[np.ndarray, " n_log"]
+    loss: Float[np.ndarray, " n_log"]
+    accuracy: Float[np.ndarray, " n_log"]
+    eig_steps: Int[np.ndarray, " n_eig"]
+    eigenvalues: Float[np.ndarray, "n_eig k"]
+    hvp_counts: Int[np.ndarray, " n_eig"]
+    eig_converged: Bool[np.ndarray, " n_eig"]
     diverged_at: int
-    w: np.ndarray
-    eta: float | np.ndarray
+    w: Float[np.ndarray, " D"]
+    eta: float | Float[np.ndarray, " num_steps"]
     num_steps: int
     settings: dict = field(default_factory=dict)
     key: str = ""
@@ -116,7 +117,7 @@ class TrainRun:
     records: dict = field(default_factory=dict)
 
     @property
-    def sharpness(self) -> np.ndarray:
+    def sharpness(self) -> Float[np.ndarray, " n_eig"]:
         """``(n_eig,)`` the top Hessian eigenvalue at ``eig_steps``."""
         return self.eigenvalues[:, 0] if self.eigenvalues.size else np.zeros((0,))
 
@@ -425,7 +426,7 @@ def _stack_records(name: str, rows: list[tuple[int, Mapping[str, Any]]]) -> dict
 
 def train_gd(
     f: Callable[[Array], Array],
-    w0: Float[Array, " D"],
+    w0: Float[ArrayLike, " D"],
     eta: Schedule,
     num_steps: int,
     *,
