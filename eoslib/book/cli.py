@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import fnmatch
 import os
+import re
 import subprocess
 import sys
 import time
@@ -307,8 +308,9 @@ def build_html(project: "Project", *, strict: bool = False, log: Path | None = N
         log.parent.mkdir(parents=True, exist_ok=True)
         with open(log, "w") as fh:
             code = subprocess.run(cmd, cwd=project.root, env=env, stdout=fh, stderr=subprocess.STDOUT).returncode
-        problems = [ln.rstrip() for ln in log.read_text(errors="replace").splitlines()
-                    if "WARNING" in ln or "ERROR" in ln or "Traceback" in ln]
+        text = re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", log.read_text(errors="replace"))
+        log.write_text(text)  # jupyter-book colours its output even into a file
+        problems = [ln.rstrip() for ln in text.splitlines() if "WARNING" in ln or "ERROR" in ln or "Traceback" in ln]
         if problems:
             print(f"html: {len(problems)} warning/error line(s):", file=sys.stderr)
             print("  " + "\n  ".join(problems[:40]), file=sys.stderr)
@@ -369,6 +371,10 @@ def make_parser() -> argparse.ArgumentParser:
 
     ledger = sub.add_parser("ledger", help="regenerate the ledger, _toc.yml, item tables and API pages")
     ledger.set_defaults(func=cmd_ledger)
+
+    from eoslib.book.sweep import add_sweep_parser  # `eoslib sweep`: a grid of runs on Dask
+
+    add_sweep_parser(sub)
     return parser
 
 
