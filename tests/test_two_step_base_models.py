@@ -103,3 +103,13 @@ def test_squared_loss_derivatives_vectorised_matches_scalar_path():
         np.testing.assert_allclose(d[i], od.derivatives_at(f), rtol=1e-12, atol=1e-14)
     with pytest.raises(ValueError, match="y must"):
         bm.squared_loss_derivatives(model, [1.5])
+
+
+def test_squared_loss_stability_matches_prop_1():
+    model = bm.base_model("sin")
+    ys = np.array([-0.5, 0.1, 0.6])
+    xb, c = bm.squared_loss_stability(model, ys)
+    _, g1, g2, g3 = model.derivs(xb)
+    np.testing.assert_allclose(c, bm.prop_1_stability(g1, g2, g3), rtol=1e-10)
+    for x, y, ci in zip(xb, ys, c):
+        assert ci == pytest.approx(float(product_stability(bm.squared_loss_on(model, y))), rel=1e-12)

@@ -131,3 +131,19 @@ def test_minimiser_sharpness_proposition_7():
 def test_mf_bad_input(call):
     with pytest.raises(ValueError):
         call()
+
+
+def test_quasi_symmetric_orbit_is_a_gd_two_cycle():
+    X0 = jax.random.normal(jax.random.PRNGKey(1), (4, 4))
+    C = X0 @ X0.T
+    lam1 = float(np.linalg.svd(np.asarray(X0), compute_uv=False)[0] ** 2)
+    eta = 1.05 / lam1
+    orb = mf.quasi_symmetric_orbit(X0, 0.8, eta)
+    (Y1, Z1), (Y2, Z2) = orb
+    A, B = mf.mf_step(jnp.asarray(Y1), jnp.asarray(Z1), C, eta)
+    np.testing.assert_allclose(np.asarray(A), Y2, atol=1e-12)
+    np.testing.assert_allclose(np.asarray(B), Z2, atol=1e-12)
+    s = np.sort([np.linalg.svd(Y1, compute_uv=False)[0], np.linalg.svd(Y2, compute_uv=False)[0]])
+    np.testing.assert_allclose(s, mf.orbit_singular_values(eta, lam1), rtol=1e-12)
+    d = mf.orbit_distance(np.stack([Y1, Y2 + 1e-3]), np.stack([Z1, Z2]), orb)
+    np.testing.assert_allclose(d, [0.0, 1e-3], atol=1e-12)

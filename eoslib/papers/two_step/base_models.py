@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from eoslib.losses import ScalarLoss, derivatives
+from eoslib.losses import ScalarLoss, derivatives, product_stability
 from eoslib.validation import integer as _int, real as _real
 
 __all__ = [
@@ -32,6 +32,7 @@ __all__ = [
     "COROLLARY_MODELS",
     "squared_loss_on",
     "squared_loss_derivatives",
+    "squared_loss_stability",
     "prop_1_derivatives",
     "prop_1_stability",
     "prop_1_condition",
@@ -293,6 +294,37 @@ def squared_loss_derivatives(model: BaseModel, ys, max_order: int = 4) -> tuple[
         raise ValueError(f"ys must be a 1-D array, got shape {y.shape}")
     xb = np.array([model.minimum(float(v)) for v in y])
     out = _squared_derivs_kernel(model, jnp.asarray(xb, _float()), jnp.asarray(y, _float()), max_order)
+    return xb, np.asarray(out, dtype=float)
+
+
+@functools.partial(jax.jit, static_argnames=("model",))
+def _squared_stability_kernel(model, xs, ys):
+    return jax.vmap(lambda x, y: product_stability(lambda z: (model(z) - y) ** 2, x))(xs, ys)
+
+
+def squared_loss_stability(model: BaseModel, ys) -> tuple[np.ndarray, np.ndarray]:
+    """Stability number of (g(x) - y)^2 at its minimum by autodiff, vectorised over targets y.
+
+    It is :func:`eoslib.losses.product_stability` of each squared loss (one compiled kernel per
+    base model), the quantity Proposition 1's closed form :func:`prop_1_stability` predicts.
+
+    Args:
+      model: base model g.
+      ys: targets (1-D array), each in ``model.target_range()``.
+
+    Returns:
+      ``(x_bar, C)``.
+
+    References:
+      Chen & Bruna (2023), Proposition 1.
+    """
+    if not isinstance(model, BaseModel):
+        raise ValueError(f"model must be an eoslib BaseModel, got {type(model).__name__}")
+    y = np.atleast_1d(np.asarray(ys, dtype=float))
+    if y.ndim != 1:
+        raise ValueError(f"ys must be a 1-D array, got shape {y.shape}")
+    xb = np.array([model.minimum(float(v)) for v in y])
+    out = _squared_stability_kernel(model, jnp.asarray(xb, _float()), jnp.asarray(y, _float()))
     return xb, np.asarray(out, dtype=float)
 
 

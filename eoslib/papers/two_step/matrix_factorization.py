@@ -62,6 +62,8 @@ __all__ = [
     "eq9_value",
     "eq9_max_k",
     "quasi_symmetric_init",
+    "quasi_symmetric_orbit",
+    "orbit_distance",
     "Theorem6",
     "theorem6_direction",
     "product_loss",
@@ -517,6 +519,47 @@ def quasi_symmetric_init(X0: Array, alpha, noise: float, key: Array) -> tuple[Ar
     k1, k2 = jax.random.split(key)
     return (a * X0 + sd * jax.random.normal(k1, X0.shape, X0.dtype),
             X0 / a + sd * jax.random.normal(k2, X0.shape, X0.dtype))
+
+
+def quasi_symmetric_orbit(X0: Array, alpha, eta) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Observation 2's limit orbit ``gamma_eta`` of quasi-symmetric MF from ``(alpha X0, X0/alpha)``.
+
+    ``gamma_eta = {(alpha X0 + (rho_i - alpha) sigma_1 u_1 v_1^T, X0/alpha + (rho_i - 1/alpha) sigma_1 u_1 v_1^T)}``
+    with ``rho_i = delta_i(eta lambda_1)``: only the top component moves, to the balanced value
+    ``rho_i sigma_1`` in both factors; every other component keeps its imbalance ``alpha``.
+
+    Args:
+      X0: ``(n, p)`` base factor with a simple top singular value.
+      alpha: imbalance in (0, inf).
+      eta: learning rate with ``eta lambda_1`` in [1, inf).
+
+    Returns:
+      ``[(Y_1, Z_1), (Y_2, Z_2)]``, one GD step apart.
+
+    References:
+      Chen & Bruna (2023), Observation 2.
+    """
+    a = _real("alpha", alpha, 0.0)
+    X0 = np.asarray(X0, dtype=float)
+    U, sig, Vt = np.linalg.svd(X0)
+    top = sig[0] * np.outer(U[:, 0], Vt[0])
+    d1, d2 = orbit_deltas(_real("eta", eta, 0.0), sig[0] ** 2)
+    return [(a * X0 + (r / sig[0] - a) * top, X0 / a + (r / sig[0] - 1 / a) * top) for r in (d1, d2)]
+
+
+def orbit_distance(Y, Z, orbit) -> np.ndarray:
+    """Entrywise distance ``min_i max(|Y - Y_i|_max, |Z - Z_i|_max)`` of iterates to a 2-point orbit.
+
+    Args:
+      Y, Z: ``(..., n, p)`` iterates (batched over leading axes).
+      orbit: ``[(Y_1, Z_1), (Y_2, Z_2)]``, e.g. from :func:`quasi_symmetric_orbit`.
+
+    Returns:
+      Array over the leading axes.
+    """
+    Y, Z = np.asarray(Y, dtype=float), np.asarray(Z, dtype=float)
+    per = [np.maximum(np.abs(Y - a).max(axis=(-1, -2)), np.abs(Z - b).max(axis=(-1, -2))) for a, b in orbit]
+    return np.minimum(*per)
 
 
 # --------------------------------------------------------------------------- Theorem 6
