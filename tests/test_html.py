@@ -112,3 +112,12 @@ def test_item_tables_link_pages_and_documented_source(paper: str):
         dt = api.find(id=frag)
         source = [a["href"] for a in dt.find_all("a", href=True) if "_modules/" in a["href"]]
         assert source and _anchor_exists((page.parent / path).resolve(), source[0]), f"{frag}: no [source] link"
+
+
+@pytest.mark.parametrize("page", PAGES[:: max(1, len(PAGES) // 12)], ids=lambda p: p.relative_to(HTML).as_posix())
+def test_no_script_is_included_twice(page: Path):
+    """A repeated inline script re-declares its `const`s: the browser logs an error on every page."""
+    soup = BeautifulSoup(page.read_text(), "html.parser")
+    scripts = [(s.get("src") or "", s.get_text()) for s in soup.find_all("script")]
+    repeated = {s for s in scripts if scripts.count(s) > 1}
+    assert not repeated, repeated

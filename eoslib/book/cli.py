@@ -251,8 +251,9 @@ def cmd_build(args: argparse.Namespace) -> int:
         problems += [f"{p} is out of date" for p in ledger.outdated_generated(project)]
         if problems:
             shown = "\n  ".join(problems[:40]) + ("\n  ..." if len(problems) > 40 else "")
-            return _err(f"{len(problems)} problem(s); run `make book` (or `eoslib build PATTERN` and "
-                        f"`eoslib ledger`) and commit:\n  {shown}")
+            _err(f"{len(problems)} problem(s); run `make book` (or `eoslib build PATTERN` and "
+                 f"`eoslib ledger`) and commit:\n  {shown}")
+            failures.append("strict checks")
     else:
         changed = ledger.write_generated(project)
         if changed:
@@ -260,6 +261,8 @@ def cmd_build(args: argparse.Namespace) -> int:
     code = 0
     if not args.no_html:
         code = build_html(project, strict=args.strict, log=logs / "html.log", verbose=args.verbose)
+    if "strict checks" in failures:
+        return 2
     if failures:
         print(f"{len(failures)} notebook(s) failed and kept their previous page: {', '.join(failures)}",
               file=sys.stderr)

@@ -141,6 +141,8 @@ def stale_reason(project: Project, source: str, record: dict[str, Any] | None, c
         return "never executed"
     if record.get("status") != "pass":
         return "its last run failed"
+    if "defaults" not in record:
+        return "executed by an older runner"
     if record.get("defaults") is not True:
         return "made with non-default parameters"
     output = record.get("output") or ""

@@ -1,5 +1,6 @@
-"""A Sphinx extension: render eoslib docstrings as the plain text they are written in.
+"""The book's Sphinx extension (listed in _config.yml): plain-text docstrings, one copy of each script.
 
+**Docstrings.** 
 eoslib docstrings follow the Google style (read by ``sphinx.ext.napoleon``) and use RST only
 for ````literals````, roles (``:func:`...```) , ``*emphasis*`` and bullet lists. Their
 mathematics is plain text: ``|z - z*|``, ``x**2``, ``l''``. Read as RST, ``|...|`` is a
@@ -9,6 +10,10 @@ roles, emphasis, literal blocks and tables, after napoleon has run.
 
 It also drops the docstring that a module-level constant inherits from its type (a ``dict``'s
 constructor documentation is not the documentation of ``HOUSE_STYLE``).
+
+**Scripts.** sphinx-thebe (loaded by Jupyter Book even with launch buttons off) registers its
+configuration script once per read, so pages declared ``const THEBE_JS_URL`` twice and every page
+logged a JavaScript error; each page now gets one copy of every script.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import inspect
 import re
 from typing import Any
 
-__all__ = ["escape_plain_text", "setup"]
+__all__ = ["escape_plain_text", "unique_scripts", "setup"]
 
 # Segments left alone: inline literals, roles and interpreted text, emphasis and strong emphasis.
 _PROTECTED = re.compile(
@@ -103,7 +108,34 @@ def _process_docstring(app: Any, what: str, name: str, obj: Any, options: Any, l
         lines[:] = escape_plain_text(lines)
 
 
+def _script_key(js: Any) -> tuple[str, tuple[tuple[str, str], ...]]:
+    attributes = getattr(js, "attributes", {}) or {}
+    # An inline script has filename None or "" depending on who added it.
+    return str(getattr(js, "filename", js) or ""), tuple(sorted((k, str(v)) for k, v in attributes.items()))
+
+
+def unique_scripts(scripts: list[Any]) -> list[Any]:
+    """The scripts in order, without repeats (same file or inline body, same attributes)."""
+    seen: set[tuple[str, tuple[tuple[str, str], ...]]] = set()
+    out = []
+    for js in scripts:
+        key = _script_key(js)
+        if key not in seen:
+            seen.add(key)
+            out.append(js)
+    return out
+
+
+def _dedupe_scripts(app: Any, pagename: str, templatename: str, context: dict[str, Any], doctree: Any) -> None:
+    # In place: the list is the builder's, which later handlers append to. Early: the event stops
+    # at the first handler that returns a template (the themes' do).
+    scripts = context.get("script_files")
+    if isinstance(scripts, list):
+        scripts[:] = unique_scripts(scripts)
+
+
 def setup(app: Any) -> dict[str, Any]:
     # After napoleon (priority 500), so that its generated field lists are what gets escaped.
     app.connect("autodoc-process-docstring", _process_docstring, priority=600)
+    app.connect("html-page-context", _dedupe_scripts, priority=100)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
