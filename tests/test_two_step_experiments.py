@@ -52,3 +52,32 @@ def test_tracked_gd_reports_divergence_and_diagnostics():
 def test_experiments_bad_input(call):
     with pytest.raises(ValueError):
         call()
+
+
+def test_tracked_gd_records_on_the_diagnostic_steps_and_never_nan():
+    f = lambda w: 0.25 * jnp.sum((w * w - 1.0) ** 2)  # noqa: E731
+    w0 = jnp.array([0.8, 1.3, 0.5])
+    run = ex.tracked_gd(f, w0, [0.3] * 7 + [0.2] * 5, diagnostics_every=4, record_params=True)
+    np.testing.assert_array_equal(run.steps, [0, 4, 8, 12])
+    np.testing.assert_allclose(run.eta, [0.3, 0.3, 0.2, 0.2])
+    assert run.params.shape == (4, 3) and np.all(np.isfinite(run.loss))
+    # the schedule changes at step 7: the iterate at step 8 is 7 steps at 0.3 and one at 0.2
+    w = np.asarray(w0)
+    for eta in [0.3] * 7 + [0.2]:
+        w = w - eta * (w**3 - w)
+    np.testing.assert_allclose(run.params[2], w, rtol=1e-12)
+    summ = ex.eos_summary(run)
+    assert summ.eos_steps.size == 0  # sharpness 3 w^2 - 1 <= 2/eta on these steps
+
+
+def test_eos_diagnostics_callback_in_train_gd():
+    from eoslib import train
+
+    f = lambda w: 0.5 * jnp.sum(jnp.array([3.0, 1.0]) * w * w)  # noqa: E731
+    cb = ex.EoSDiagnostics(2, [0.5] * 4)
+    run = train.train_gd(f, jnp.array([1.0, 1.0]), 0.5, 4, log_every=2, callbacks=[cb], progress=False)
+    rec = run.records[cb.name]
+    np.testing.assert_array_equal(rec["step"], [0, 2, 4])
+    np.testing.assert_allclose(rec["sharpness"], 3.0, rtol=1e-8)
+    with pytest.raises(ValueError, match="etas"):
+        ex.EoSDiagnostics(1, [[0.1, 0.2]])
