@@ -84,9 +84,12 @@ def small_mlp():
 
 
 def test_adaptive_and_rk4_agree_on_small_network(small_mlp):
+    # Reference: RKC at a tolerance 1000x tighter than the solves it checks. (diffrax's Tsit5
+    # is checked against the closed form above; compiling it for a network costs more than
+    # this whole test.)
     f, w0 = small_mlp
     thr = 0.05
-    ref = flow.gradient_flow(f, w0, loss_threshold=thr, method="tsit5", rtol=1e-9, atol=1e-11)
+    ref = flow.gradient_flow(f, w0, loss_threshold=thr, method="rkc", rtol=1e-10, atol=1e-12)
     rkc = flow.gradient_flow(f, w0, loss_threshold=thr, method="rkc", rtol=1e-7, atol=1e-9)
     rk4 = flow.gradient_flow_rk4(f, w0, loss_threshold=thr, alpha=0.5)
     for r in (ref, rkc, rk4):

@@ -27,9 +27,27 @@ from eoslib.nets import (
 RNG = np.random.default_rng(0)
 
 
-def _fd_check(f, w, num_dirs=3, h=1e-5, rtol=1e-6):
+# XLA's backend optimisations off: these tests check values, and compiling a 20-layer
+# float64 conv net (forward and gradient) at full optimisation takes longer than running it.
+_FAST_COMPILE = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True}
+
+
+def _fast_jit(fn):
+    """``jax.jit(fn)`` compiled with :data:`_FAST_COMPILE`, once per argument shapes."""
+    compiled = {}
+
+    def call(*args):
+        key = tuple((jnp.shape(a), jnp.result_type(a)) for a in jax.tree_util.tree_leaves(args))
+        if key not in compiled:
+            compiled[key] = jax.jit(fn).lower(*args).compile(compiler_options=_FAST_COMPILE)
+        return compiled[key](*args)
+
+    return call
+
+
+def _fd_check(f, w, num_dirs=3, h=1e-5, rtol=1e-6, jit=jax.jit):
     """Directional derivatives of jax.grad(f) vs central differences (float64)."""
-    value_and_grad = jax.jit(jax.value_and_grad(f))
+    value_and_grad = jit(jax.value_and_grad(f))
     _, g = value_and_grad(w)
     assert np.all(np.isfinite(np.asarray(g)))
     for i in range(num_dirs):
@@ -151,7 +169,9 @@ def test_cnn_forward_backward(pooling):
 
 # ----------------------------------------------------------------------------- paper scale
 
+@pytest.mark.paper_scale
 def test_paper_scale_defaults_param_counts():
+    # Paper scale: builds the 9.8M-parameter VGG-11-BN (gfs_sharpness Figure 12).
     # Cohen et al.'s vgg11_nodropout_bn and the Fixup repo's resnet20 / fixup_resnet20 on CIFAR-10.
     assert make_network("vgg11_bn").num_params == 9_756_426
     assert make_network("resnet20").num_params == 269_818
@@ -162,13 +182,13 @@ def test_vgg11_bn_forward_backward_and_batch_statistics():
     # Reduced widths keep the test fast; swish keeps finite differences clean (ReLU kinks
     # and max-pool switches make them unreliable, not the gradient).
     net = make_network("vgg11_bn", widths=(4, 8, 8, 8, 8, 8, 8, 8), activation="swish", key=0)
-    apply = jax.jit(net.apply)
+    apply = _fast_jit(net.apply)
     x = RNG.standard_normal((2, 32, 32, 3))
     params = net.init_params
     logits = apply(params, x)
     assert logits.shape == (2, 10)
     f, w0 = flat_loss(net, params, x, RNG.integers(0, 10, 2), "cross_entropy")
-    _fd_check(f, w0, num_dirs=1, h=1e-6, rtol=1e-6)
+    _fd_check(f, w0, num_dirs=1, h=1e-6, rtol=1e-6, jit=_fast_jit)
     # Batch norm uses this batch's statistics: rescaling a conv layer changes nothing (up to
     # the BN epsilon)...
     scaled = dict(params, convs=list(params["convs"]))
@@ -186,10 +206,10 @@ def test_resnet20_forward_backward_and_identity_blocks_at_init():
     act = nets.ACTIVATIONS["swish"]
     x = jnp.asarray(RNG.standard_normal((2, 32, 32, 3)))
     params = net.init_params
-    logits = jax.jit(net.apply)(params, x)
+    logits = _fast_jit(net.apply)(params, x)
     assert logits.shape == (2, 10)
 
-    @jax.jit
+    @_fast_jit
     def reference(params, x):
         # Reference init zeroes each block's last BN scale: every block is act(shortcut(h)).
         bn = nets._batch_norm
@@ -208,7 +228,7 @@ def test_resnet20_forward_backward_and_identity_blocks_at_init():
     w0, _ = flatten_params(params)
     w1 = w0 + 0.1 * jnp.asarray(RNG.standard_normal(w0.shape))
     f, _ = flat_loss(net, params, x, np.eye(10)[[1, 7]], "mse")
-    _fd_check(f, w1, num_dirs=1, h=1e-6, rtol=1e-6)
+    _fd_check(f, w1, num_dirs=1, h=1e-6, rtol=1e-6, jit=_fast_jit)
 
 
 def test_fixup_resnet20_forward_backward():
@@ -216,11 +236,11 @@ def test_fixup_resnet20_forward_backward():
                        num_outputs=1)
     x = RNG.standard_normal((2, 32, 32, 3))
     # Fixup zero-initialises the classifier: the initial output is exactly 0.
-    np.testing.assert_array_equal(jax.jit(net.apply)(net.init_params, x), np.zeros((2, 1)))
+    np.testing.assert_array_equal(_fast_jit(net.apply)(net.init_params, x), np.zeros((2, 1)))
     w0, _ = flatten_params(net.init_params)
     w1 = w0 + 0.1 * jnp.asarray(RNG.standard_normal(w0.shape))
     f, _ = flat_loss(net, net.init_params, x, np.array([1.0, -1.0]), "logistic")
-    _fd_check(f, w1, num_dirs=1, h=1e-6, rtol=1e-6)
+    _fd_check(f, w1, num_dirs=1, h=1e-6, rtol=1e-6, jit=_fast_jit)
 
 
 # ----------------------------------------------------------------------------- losses
