@@ -10,7 +10,10 @@ encoding the loss needs.
 * ``"cifar10"``, ``"mnist"`` and ``"svhn"`` are read from the official file formats in a
   local directory: the ``root`` argument, else the environment variable ``EOSLIB_DATA``,
   else ``~/.eoslib/data``. Nothing is ever downloaded; a missing file raises
-  ``FileNotFoundError`` saying which paths were tried and what to put there.
+  ``FileNotFoundError`` saying which paths were tried and what to put there. CIFAR-10 is
+  the paper-scale data of gfs_sharpness Figure 6 and of the self_stabilization and
+  product_stability network figures; SVHN is needed by gfs_sharpness Figure 13 (Figure 6
+  on an SVHN subset) only.
 
 Expected layout under the data root (archive names as distributed)::
 
@@ -312,6 +315,7 @@ def _mnist_raw(root: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _svhn_raw(root: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
+    # Needed by gfs_sharpness Figure 13 (Figure 6 on an SVHN subset), paper scale.
     import scipy.io
 
     name = f"{split}_32x32.mat"

@@ -33,6 +33,12 @@ Gradient evaluations (``num_grad_evals``) are counted exactly; Hessian-vector pr
 spent on step-size control and on the final sharpness are counted separately
 (``num_hvps``; one HVP costs about two gradients).
 
+Where it is used: the GFS sharpness along GD of gfs_sharpness Figures 6, 12 and 13
+(FC nets, VGG11-BN and ResNet20 on CIFAR-10, and an SVHN subset; through
+:class:`eoslib.callbacks.GFSSharpness`), and the gradient-flow curve ("GF") that
+self_stabilization Figure 4 compares with GD. Scalar networks, whose gradient flow has a
+conserved quantity, use the closed form of the gfs_sharpness package instead.
+
 Importing this module has no side effects (in particular it does not enable x64).
 
 References:

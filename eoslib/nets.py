@@ -9,7 +9,9 @@ Networks are plain functions over parameter pytrees (no framework beyond JAX):
 * paper scale: VGG-11 with batch norm (``"vgg11_bn"``, Cohen et al.'s no-dropout
   variant) and the CIFAR ResNet-20 (``"resnet20"``, 3 stages x 3 basic blocks, widths
   16/32/64, as in the Fixup repository's ``resnet_cifar.py``; ``"fixup_resnet20"`` is the
-  normalisation-free Fixup variant of the same repository).
+  normalisation-free Fixup variant of the same repository). No notebook runs them at book
+  scale; they are here for gfs_sharpness Figure 6 (GD and GFS sharpness of VGG11-BN and
+  ResNet20 on CIFAR-10) and Figure 13 (the same on an SVHN subset), at the paper's scale.
 
 **Batch norm under full-batch GD.** There are no running averages: every batch-norm layer
 normalises with the mean and (biased) variance of the batch it is given, i.e. PyTorch
@@ -306,6 +308,7 @@ def _cnn(input_shape, widths, num_outputs, act, bias, init, zero_bias, dtype, po
 
 
 def _vgg11_bn(input_shape, widths, num_outputs, act, init, dtype):
+    # Needed by gfs_sharpness Figures 6 (CIFAR-10) and 13 (SVHN), paper scale.
     height, width, channels = input_shape
     if height % 32 or width % 32:
         raise ValueError(f"input_shape={input_shape}: vgg11_bn needs H and W divisible by 32 "
@@ -343,6 +346,7 @@ def _vgg11_bn(input_shape, widths, num_outputs, act, init, dtype):
 
 
 def _resnet20(input_shape, widths, num_outputs, act, init, dtype, fixup):
+    # Needed by gfs_sharpness Figures 6 (CIFAR-10) and 13 (SVHN), paper scale.
     _, _, channels = input_shape
     blocks_per_stage = 3
     num_blocks = blocks_per_stage * len(widths)

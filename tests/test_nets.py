@@ -171,7 +171,7 @@ def test_cnn_forward_backward(pooling):
 
 @pytest.mark.paper_scale
 def test_paper_scale_defaults_param_counts():
-    # Paper scale: builds the 9.8M-parameter VGG-11-BN (gfs_sharpness Figure 12).
+    # Paper scale: builds the 9.8M-parameter VGG-11-BN (gfs_sharpness Figure 6).
     # Cohen et al.'s vgg11_nodropout_bn and the Fixup repo's resnet20 / fixup_resnet20 on CIFAR-10.
     assert make_network("vgg11_bn").num_params == 9_756_426
     assert make_network("resnet20").num_params == 269_818
