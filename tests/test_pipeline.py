@@ -258,7 +258,7 @@ def test_stale_reasons(tmp_path: Path):
     assert manifest.stale_reason(proj, "n.md", None, "k") == "never executed"
     assert "failed" in manifest.stale_reason(proj, "n.md", {**ok, "status": "fail"}, "k")
     assert "non-default" in manifest.stale_reason(proj, "n.md", {**ok, "defaults": False}, "k")
-    assert "non-default" in manifest.stale_reason(proj, "n.md", {k: v for k, v in ok.items() if k != "defaults"}, "k")
+    assert "older runner" in manifest.stale_reason(proj, "n.md", {k: v for k, v in ok.items() if k != "defaults"}, "k")
     assert "changed" in manifest.stale_reason(proj, "n.md", ok, "other")
 
 
