@@ -208,7 +208,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
     from eoslib.book import ledger
     from eoslib.book import manifest as man
-    from eoslib.book.catalog import Project
+    from eoslib.book.catalog import Project, done_notebooks, load_catalog
 
     project = Project.find()
     os.chdir(project.root)
@@ -246,7 +246,8 @@ def cmd_build(args: argparse.Namespace) -> int:
         # CI checks the committed tree: pages must be current, generated files up to date.
         problems = []
         if args.no_execute:
-            stale = stale_notebooks(project, [s for s in sources if _is_done(project, s)])
+            done = set(done_notebooks(load_catalog(project)[1]))
+            stale = stale_notebooks(project, [s for s in sources if project.rel(s) in done])
             problems += [f"{project.rel(s)} is stale ({why})" for s, why in stale.items()]
         problems += [f"{p} is out of date" for p in ledger.outdated_generated(project)]
         if problems:
@@ -268,14 +269,6 @@ def cmd_build(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 1
     return code
-
-
-def _is_done(project: "Project", src: Path) -> bool:
-    from eoslib.book.catalog import load_catalog
-
-    _, entries = load_catalog(project)
-    rel = project.rel(src)
-    return any(e.notebook == rel and e.status == "done" for e in entries)
 
 
 def _shown_path(project: "Project", path: Path) -> str:
