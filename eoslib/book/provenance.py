@@ -127,14 +127,19 @@ def eoslib_dependencies(code: str, package_root: Path) -> list[Path]:
     return sorted(files)
 
 
+#: The extras that run in or around a notebook's kernel; pins of the others (test, sweep) cannot
+#: change an executed notebook.
+KERNEL_EXTRAS = ("book",)
+
+
 def dependency_lock(project: Project) -> str:
-    """The pinned dependencies (the ``[project]`` tables of pyproject.toml), as canonical JSON."""
+    """The pins a notebook run depends on (core dependencies and the ``book`` extra), as JSON."""
     import tomllib
 
     data = tomllib.loads((project.root / "pyproject.toml").read_text())
     proj = data.get("project", {})
-    return json.dumps({"deps": proj.get("dependencies", []), "extras": proj.get("optional-dependencies", {})},
-                      sort_keys=True)
+    extras = {k: v for k, v in proj.get("optional-dependencies", {}).items() if k in KERNEL_EXTRAS}
+    return json.dumps({"deps": proj.get("dependencies", []), "extras": extras}, sort_keys=True)
 
 
 def notebook_key(project: Project, source_path: Path, parameters: Mapping[str, Any] | None = None) -> str:
