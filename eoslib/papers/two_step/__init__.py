@@ -17,7 +17,9 @@ One paper, split by topic (siblings import each other's public names only):
 * :mod:`~eoslib.papers.two_step.matrix_factorization` -- matrix factorisation (Observations 1-2,
   Proposition 7, Theorem 6, Figures 1, 2, 6).
 * :mod:`~eoslib.papers.two_step.experiments` -- Appendix B networks (teacher-student, ReLU MLPs).
-* :mod:`~eoslib.papers.two_step.plots` -- the figures' plotting code.
+* :mod:`~eoslib.papers.two_step.plots`, :mod:`~eoslib.papers.two_step.plots_2d`,
+  :mod:`~eoslib.papers.two_step.plots_models` -- the figures' plotting code (1-D functions, the 2-D
+  function and stable sets, the models).
 
 The stability number ``3 f'''^2 - f'' f''''`` is :func:`eoslib.losses.product_stability`, and a
 1-D objective is an :class:`eoslib.losses.ScalarLoss`.
