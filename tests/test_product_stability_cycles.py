@@ -57,3 +57,11 @@ def test_branch_slopes_match_finite_differences():
     assert np.allclose((np.asarray(pp_hi) - np.asarray(pp_lo)) / (2 * h), dp, rtol=1e-5)
     assert np.allclose((np.asarray(pm_hi) - np.asarray(pm_lo)) / (2 * h), dm, rtol=1e-5)
     assert np.all(dp > 0) and np.all(dm < 0) and np.all(fp > 0) and np.all(fm > 0)
+
+
+def test_bifurcation_cycle_keeps_the_shape_of_eta():
+    etas = closed_forms.eta_from_mu(BCE, np.array([[0.01, 0.04], [0.02, 0.08]]))
+    pm, pp = cycles.bifurcation_cycle(BCE, etas)
+    assert pm.shape == (2, 2) and pp.shape == (2, 2)
+    pm1, pp1 = cycles.bifurcation_cycle(BCE, etas[1])
+    assert np.array_equal(np.asarray(pp[1]), np.asarray(pp1))

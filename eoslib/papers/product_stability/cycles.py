@@ -149,11 +149,11 @@ def bifurcation_cycle(
     max_ratio = _real("max_ratio", max_ratio, 0.0)
     grid_size = _int("grid_size", grid_size, 2, 100000)
     bisect_iters = _int("bisect_iters", bisect_iters, 1, 200)
-    a = np.atleast_1d(cycle_amplitude_prediction(l, e).half_amplitude)
+    a = np.ravel(cycle_amplitude_prediction(l, e).half_amplitude)
     dt = _float_dtype()
     z_star, ratio = jnp.asarray(m.z_star, dt), jnp.asarray(max_ratio, dt)
     kern = jax.vmap(lambda et, ag: _cycle_kernel(l.fn, z_star, et, ag, ratio, grid_size, bisect_iters))
-    pm, pp = kern(jnp.asarray(np.atleast_1d(e), dt), jnp.asarray(a, dt))
+    pm, pp = kern(jnp.asarray(np.ravel(e), dt), jnp.asarray(a, dt))
     return pm.reshape(e.shape), pp.reshape(e.shape)
 
 

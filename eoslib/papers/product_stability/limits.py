@@ -37,6 +37,7 @@ __all__ = [
     "richardson_remainder",
     "PhaseSummary",
     "phase_summary",
+    "lag_profile",
 ]
 
 
@@ -295,3 +296,30 @@ def phase_summary(
         final_offset=abs(run.z_final - m.z_star),
         final_lag_ratio=(run.lam_final - lam_c) / lag,
     )
+
+
+def lag_profile(l: ScalarLoss, eta: float, run: PhaseSpaceRun, t) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(lambda - lambda(z)) / |predicted lag| at steps t and t + 1, and their mean over that period.
+
+    Within one period of the cycle lambda itself alternates by about as much as the lag, so
+    the slow quantity the Phase II lemmas are about is the mean over one period.
+
+    Args:
+      l: product-stable scalar loss.
+      eta: the run's learning rate, in (0, inf).
+      run: output of :func:`eoslib.papers.product_stability.dynamics.phase_space_run`.
+      t: recorded steps (integers with t + 1 recorded as well).
+
+    Returns:
+      (at t, at t + 1, mean), arrays shaped like ``t``.
+
+    References:
+      Gan (2026), Lemmas B.4-B.7 (statements reconstructed).
+    """
+    t = np.asarray(t, dtype=int)
+    if t.size and (t.min() < 0 or t.max() + 1 >= run.z.shape[0]):
+        raise ValueError(f"t must lie in [0, {run.z.shape[0] - 2}] (t + 1 must be recorded), got {t!r}")
+    tt = np.stack([t, t + 1])
+    lam_z = np.asarray(inverse_bifurcation(l, run.z[tt]))
+    dev = (run.lam[tt] - lam_z) / abs(phase2_lag(l, eta))
+    return dev[0], dev[1], dev.mean(axis=0)
