@@ -40,7 +40,7 @@ from jax import Array, lax
 
 from eoslib.validation import integer as _integer, positive as _positive, real as _real
 
-from .scalar import check_weights, class_log_shift, gfs_sharpness, product
+from .scalar import check_weights, class_gaps, class_log_shift, product
 
 __all__ = [
     "Membership",
@@ -53,6 +53,8 @@ __all__ = [
 
 #: Condition 3 of Definition 3.1: ``phi <= PHI_FACTOR / eta`` (sqrt(2) times the threshold 2/eta).
 PHI_FACTOR = 2.0 * math.sqrt(2.0)
+
+_BLOCK = 512
 
 _GOLDEN = 0.5 * (math.sqrt(5.0) - 1.0)
 
@@ -91,10 +93,12 @@ def _gd_product_on_curve(d: Array, u: Array, eta: Array) -> Array:
 @partial(jax.jit, static_argnums=3)
 def _pi_bar(d: Array, u1: Array, eta: Array, num_grid: int) -> Array:
     """``sup_{u < u_1} pi(GD(x(u)))`` on a grid, refined by golden section, and the u -> -inf limit."""
-    pos = jnp.where(d > 0, d, jnp.inf)
-    dmin = jnp.min(pos, axis=-1)
+    # No infinities here: XLA's fused CPU kernels do not keep inf arithmetic exact.
+    big = jnp.finfo(d.dtype).max
+    has_gap = jnp.any(d > 0, axis=-1)
+    dmin = jnp.min(jnp.where(d > 0, d, big), axis=-1)
     # Below log(min positive gap) - 40 the curve is in its asymptotic regime to round-off.
-    u_lo = jnp.minimum(u1, jnp.where(jnp.isfinite(dmin), jnp.log(dmin), u1)) - 40.0
+    u_lo = jnp.minimum(u1, jnp.where(has_gap, jnp.log(jnp.where(has_gap, dmin, 1.0)), u1)) - 40.0
     n = num_grid
     step = (u1 - u_lo) / n
 
@@ -105,7 +109,7 @@ def _pi_bar(d: Array, u1: Array, eta: Array, num_grid: int) -> Array:
         return jnp.where(better, v, val), jnp.where(better, i, idx)
 
     # A running maximum instead of a (..., n) array: grids of 10^4 points stay cheap.
-    val, k = lax.fori_loop(0, n, scan_grid, (jnp.full_like(u1, -jnp.inf), jnp.zeros(u1.shape, jnp.int32)))
+    val, k = lax.fori_loop(0, n, scan_grid, (jnp.full_like(u1, -big), jnp.zeros(u1.shape, jnp.int32)))
     a = u_lo + step * jnp.maximum(k - 1, 0).astype(u1.dtype)
     b = jnp.minimum(a + 2.0 * step, u1)
 
@@ -171,17 +175,32 @@ def invariant_set_test(w, eta, *, num_grid: int = 2000) -> Membership:
     if not (np.all(np.isfinite(eta_arr)) and np.all(eta_arr > 0)):
         raise ValueError(f"eta must be in (0, inf), got {eta!r}")
     eta_j = jnp.broadcast_to(jnp.asarray(eta_arr, w.dtype), w.shape[:-1])
-    w2 = jnp.square(w)
-    d = w2 - jnp.min(w2, axis=-1, keepdims=True)
+    lead, dim = w.shape[:-1], w.shape[-1]
+    flat_w, flat_eta = w.reshape(-1, dim), eta_j.reshape(-1)
+    n = flat_w.shape[0]
+    # Fixed blocks of _BLOCK rows (the last one padded): one compilation per depth, whatever
+    # the batch shape (compiling the test costs seconds, running a block milliseconds).
+    pad = (-n) % _BLOCK
+    if pad:
+        flat_w = jnp.concatenate([flat_w, jnp.broadcast_to(flat_w[-1:], (pad, dim))])
+        flat_eta = jnp.concatenate([flat_eta, jnp.broadcast_to(flat_eta[-1:], (pad,))])
+    parts = [_membership(flat_w[i:i + _BLOCK], flat_eta[i:i + _BLOCK], num_grid)
+             for i in range(0, n + pad, _BLOCK)]
+    return Membership(*(jnp.concatenate(cols)[:n].reshape(lead) for cols in zip(*parts)))
+
+
+@partial(jax.jit, static_argnums=2)
+def _membership(w: Array, eta: Array, num_grid: int):
+    d = class_gaps(w)
     p = product(w)
-    phi = gfs_sharpness(w)
     u1 = class_log_shift(w, jnp.ones(w.shape[:-1], w.dtype))  # the GFS on the curve
-    pi_bar = _pi_bar(d, u1, eta_j, num_grid)
-    pi_under = _pi_under(d, u1, eta_j)
+    phi = jnp.where(p > 0, jnp.sum(1.0 / (d + jnp.exp(u1)[..., None]), -1), jnp.nan)  # as gfs_sharpness
+    pi_bar = _pi_bar(d, u1, eta, num_grid)
+    pi_under = _pi_under(d, u1, eta)
     ok = p > 0
-    member = ok & (phi <= PHI_FACTOR / eta_j) & (p < pi_under) & (pi_bar < pi_under)
+    member = ok & (phi <= PHI_FACTOR / eta) & (p < pi_under) & (pi_bar < pi_under)
     nan = jnp.asarray(jnp.nan, w.dtype)
-    return Membership(member, p, phi, jnp.where(ok, pi_bar, nan), jnp.where(ok, pi_under, nan))
+    return member, p, phi, jnp.where(ok, pi_bar, nan), jnp.where(ok, pi_under, nan)
 
 
 def in_invariant_set(w, eta, *, num_grid: int = 2000) -> Array:

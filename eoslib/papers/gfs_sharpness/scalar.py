@@ -57,6 +57,7 @@ __all__ = [
     "gd_product",
     "balances",
     "balance_factors",
+    "class_gaps",
     "class_log_shift",
     "class_point",
     "gfs",
@@ -205,10 +206,18 @@ def balance_factors(w, eta) -> Array:
 # ----------------------------------------------------------------------------- the class curve
 
 
-def _gaps(w: Array) -> Array:
-    """``d_i = w_i^2 - min_j w_j^2 >= 0``: the class of ``w`` without its position on it."""
-    w2 = jnp.square(w)
-    return w2 - jnp.min(w2, axis=-1, keepdims=True)
+def class_gaps(w) -> Array:
+    """``d_i = w_i^2 - min_j w_j^2 >= 0``: the GF class of ``w`` without its position on it.
+
+    Clamped at 0: inside a fused XLA kernel ``w_i^2`` may be rounded differently in the two
+    places it appears, and a gap of ``-1e-18`` would make ``d_i + e^u`` negative far out on
+    the curve.
+    """
+    w2 = jnp.square(check_weights(w))
+    return jnp.maximum(w2 - jnp.min(w2, axis=-1, keepdims=True), 0.0)
+
+
+_gaps = class_gaps
 
 
 _MAX_ITER = 200
@@ -242,15 +251,20 @@ def _log_shift_solve(d: Array, target: Array) -> Array:
     has ``g(lo) <= 0``. Newton steps that leave the bracket are replaced by bisection.
     """
     dim = d.shape[-1]
-    logd = jnp.log(d)  # -inf where d_i = 0; logaddexp handles it
+    # No infinities (log 0): XLA's fused CPU kernels do not keep -inf arithmetic exact.
+    zero = d <= 0
+    logd = jnp.log(jnp.where(zero, 1.0, d))
     eps = jnp.finfo(d.dtype).eps
 
+    def lse(u):  # log(d_i + e^u)
+        return jnp.where(zero, u[..., None], jnp.logaddexp(logd, u[..., None]))
+
     def g_dg(u):
-        lse = jnp.logaddexp(logd, u[..., None])
-        return jnp.sum(lse, -1) - target, jnp.sum(jnp.exp(u[..., None] - lse), -1)
+        l = lse(u)
+        return jnp.sum(l, -1) - target, jnp.sum(jnp.exp(u[..., None] - l), -1)
 
     hi = target / dim
-    lo = target - (jnp.sum(jnp.logaddexp(logd, hi[..., None]), -1) - hi)
+    lo = target - (jnp.sum(lse(hi), -1) - hi)
     done0 = ~(jnp.isfinite(hi) & jnp.isfinite(lo))
 
     def body(state):
