@@ -306,7 +306,7 @@ def render_ledger(project: Project) -> str:
     manifest = load_manifest(project)
     shared = {nb: len(es) for nb, es in entries_by_notebook(entries).items()}
     body: list[str] = []
-    outcomes = {o: 0 for o in (*OUTCOMES, "no verdict", "todo")}
+    outcomes = {o: 0 for o in (*OUTCOMES, "no verdict", "not executed", "todo")}
     statuses: dict[str, int] = {}
     for paper in _paper_order(entries):
         meta = papers.get(paper, {})
@@ -316,9 +316,11 @@ def render_ledger(project: Project) -> str:
         for e in (e for e in entries if e.paper == paper):
             rec = manifest.get(e.notebook)
             if e.status != "done" or rec is None:
-                body.append(f"| {e.item} | {e.kind} | `{e.notebook}` (missing) | todo | – | "
+                status = "todo" if e.status != "done" else "not executed"
+                where = "missing" if e.status != "done" else "not executed"
+                body.append(f"| {e.item} | {e.kind} | `{e.notebook}` ({where}) | {status} | – | "
                             + " | ".join("–" for _ in CHECK_KINDS) + " | – |")
-                outcomes["todo"] += 1
+                outcomes[status] += 1
                 continue
             status = rec.get("status", "fail")
             if status == "pass" and rec.get("defaults") is False:
@@ -352,7 +354,8 @@ def render_ledger(project: Project) -> str:
         "`book/_manifest.json`.",
         "",
         "- **status**: *pass*, the notebook ran with its default parameters and every check held;",
-        "  *fail*, its last run failed (the book keeps the previous page); *todo*, not implemented yet.",
+        "  *fail*, its last run failed (the book keeps the previous page); *stale*, made with other",
+        "  parameters (the next build re-runs it); *todo*, not implemented yet.",
         "- **verdict**: the notebook's closing line for the item: *reproduced* (the paper's statement",
         "  holds as printed), *reproduced as reconstructed* (a statement whose printed form was lost,",
         "  rebuilt by us; see the paper's Reconstructions page), *refuted* (with the counterexample),",
@@ -431,6 +434,8 @@ def render_items(project: Project, paper: str) -> str:
                 calls_of[e.notebook] = ", ".join(_func_link(project.package, c, documented) for c in calls) or "–"
             verdict = _verdict_text(rec, e.item) if rec.get("status") == "pass" else rec.get("status", "fail")
             lines.append(f"| {e.item} | {page} | {_cell(verdict)} | {calls_of[e.notebook]} |")
+        elif e.status == "done":
+            lines.append(f"| {e.item} | `{e.notebook}` (not executed) | – | – |")
         else:
             lines.append(f"| {e.item} | `{e.notebook}` (missing) | todo | – |")
     return GENERATED + "\n\n" + "\n".join(lines) + "\n"
