@@ -27,7 +27,7 @@ NBVAL := --nbval-lax --nbval-sanitize-with tests/nbval_sanitize.cfg
 BLAS_KERNELS = $(shell $(PY) -m eoslib.book.blas)
 export TIMEFORMAT := (took %0R s)
 
-.PHONY: book test test-paper-scale install vendor unit nbval nbval-second-blas strict clean bench
+.PHONY: book test test-paper-scale install vendor browser unit nbval nbval-second-blas strict clean bench
 
 book:
 	@mkdir -p $(LOGS)
@@ -36,7 +36,7 @@ book:
 		else echo "failed; the end of $(LOGS)/install.log:"; tail -n 25 $(LOGS)/install.log; exit 1; fi
 	@$(EOSLIB) build --jobs $(JOBS) --log-dir $(LOGS)
 
-test: install vendor
+test: install vendor browser
 	@echo "== strict: pages current, generated files current, HTML with warnings as errors"
 	@time $(EOSLIB) build --no-execute --strict --log-dir $(LOGS)
 	@echo "== tests and nbval regression (OpenBLAS kernels: $(word 1,$(BLAS_KERNELS)))"
@@ -72,6 +72,21 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[book,test,sweep]"
 	touch $@
+
+# Headless Chromium for tests/test_browser.py (every page of the book in a real browser):
+# Debian's package, as root (CI) through apt-get; Playwright's own browser download needs a CDN
+# that the build machines cannot reach. Does nothing when a Chromium is already installed.
+browser:
+	@if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 \
+		|| [ -n "$$EOSLIB_CHROMIUM" ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "browser: installing Debian's chromium (apt-get)"; \
+		apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			--no-install-recommends chromium fonts-dejavu-core >/dev/null; \
+	else \
+		echo "browser: tests/test_browser.py needs Chromium: apt-get install chromium (as root)," \
+			"or set EOSLIB_CHROMIUM to a Chromium executable"; exit 1; \
+	fi
 
 # MathJax from the npm registry, served from the build itself (see _config.yml).
 vendor: $(MATHJAX)
