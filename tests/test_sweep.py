@@ -167,9 +167,15 @@ def test_check_lines():
         PASS claim decay: non-increasing over 4 values, violations=1 worst=~0
         PASS claim runs: diverged_at = [-1, -1] (-1: never)
         PASS claim arr: measured=[1, 2] expected=[1, 2] tol=rtol=0.01 atol=1e-09
+        FAIL reconstructed [l_3] exponent: measured=1.777169518 expected=2 tol=atol=0.15 exceeded by 0.0728
+        FAIL claim v: w: 2 of 5 entries off; worst at [3]: measured=0.5 expected=1 tol=rtol=0.1 exceeded by 0.4
         not a check
         """))
-    assert [r["relation"] for r in rows] == ["close", "<=", ">=", "> 0", "monotone", "true", "close"]
+    assert [r["relation"] for r in rows] == ["close", "<=", ">=", "> 0", "monotone", "true", "close", "close", "close"]
+    assert (rows[7]["check"], rows[7]["measured"], rows[7]["tolerance"], rows[7]["detail"]) == (
+        "[l_3] exponent", 1.777169518, "atol=0.15", "exceeded by 0.0728")
+    assert (rows[8]["check"], rows[8]["measured"], rows[8]["detail"]) == (
+        "v: w", 0.5, "exceeded by 0.4; 2 of 5 entries off; worst at [3]")
     r = rows[0]
     assert (r["check"], r["kind"], r["verdict"], r["measured"], r["expected"], r["tolerance"]) == (
         "[l_2] gap ratio at the smallest eta = 0.0125", "claim", "PASS", 0.9987, 1.0, "atol=0.02")
@@ -205,7 +211,8 @@ def test_local_cluster_sweep_table_and_resume(tiny, tmp_path, client):
     table = pq.read_table(res.table[0]).to_pylist()
     cols = list(table[0])
     assert cols[:3] == ["point", "eta", "n"]
-    for c in ("check", "kind", "measured", "expected", "tolerance", "verdict", "runtime_s", "notebook", "error"):
+    for c in ("check", "kind", "measured", "expected", "tolerance", "verdict", "detail", "runtime_s", "notebook",
+              "error"):
         assert c in cols
     passed = [r for r in table if r["point"] == 0]
     assert [(r["check"], r["kind"], r["verdict"]) for r in passed] == [

@@ -354,6 +354,8 @@ def run_point(task: Mapping[str, Any]) -> dict[str, Any]:
             rec["notebook"] = ""
             text = str(getattr(err, "evalue", ""))
     rec["runtime_s"] = round(time.perf_counter() - start, 2)
+    # The raw lines too: a table rebuilt later re-parses them (see sweep_table.table_rows).
+    rec["check_lines"] = [ln for ln in text.splitlines() if ln.startswith(("PASS ", "FAIL "))]
     rec["checks"] = parse_checks(text)
     rec["verdicts"] = _verdicts(text)
     rec["finished"] = _dt.datetime.now().isoformat(timespec="seconds")
@@ -491,6 +493,12 @@ def run_sweep(
 
     Returns:
       The :class:`SweepResult`.
+
+    Raises:
+      RuntimeError: another sweep is writing the same folder, or the cluster did not start.
+
+    A script that calls this must do so under ``if __name__ == "__main__":``: a local cluster
+    starts its workers with ``multiprocessing``'s spawn method, which re-imports the script.
     """
     from eoslib.book.sweep_cluster import check_cluster_spec, open_cluster
 
@@ -686,7 +694,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     try:
         result = run_sweep(plan, cluster=args.cluster, workers=args.workers, retry_failed=args.retry_failed,
                            timeout=args.timeout, command=command, progress=args.progress)
-    except RuntimeError as err:
+    except (RuntimeError, OSError, ValueError) as err:  # a busy folder, a cluster that did not start
         return _err(str(err))
     except KeyboardInterrupt:
         print("interrupted: finished points are kept; run the same command to go on", file=sys.stderr)

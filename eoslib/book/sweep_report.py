@@ -7,7 +7,8 @@ Usage::
 
 reads the sweep's ``results.parquet`` and ``sweep.json`` (see :mod:`eoslib.book.sweep`) and writes
 
-* ``summary.csv``: one row per grid point: the swept parameters, the status, the checks
+* ``summary.csv``: one row per grid point: the swept parameters (axes with more than one
+  value), the status, the checks
   passed out of those printed, the runtime, and for each ``--check`` (a substring of the
   check's name; the first matching check of the point) its measured value and verdict;
 * ``figure.png`` (with ``--x``): the first ``--check``'s measured value against the
@@ -51,6 +52,12 @@ def _value(text: Any) -> Any:
         except ValueError:
             return text
     return text
+
+
+def _x(cell: Any, reduce: str) -> Any:
+    """A parameter cell as an x coordinate (a list reduced to one number)."""
+    v = _value(cell)
+    return _REDUCE[reduce](v) if isinstance(v, list) else v
 
 
 def summary_rows(rows: Sequence[dict[str, Any]], params: Sequence[str], checks: Sequence[str]) -> list[dict[str, Any]]:
@@ -112,7 +119,7 @@ def plot(rows: Sequence[dict[str, Any]], meta: dict[str, Any], *, check: str, x:
     for r in hits:
         groups.setdefault("" if series is None else str(r[series]), []).append(r)
     for i, (label, rs) in enumerate(groups.items()):
-        xs = [_REDUCE[reduce](v) if isinstance(v := _value(r[x]), list) else v for r in rs]
+        xs = [_x(r[x], reduce) for r in rs]
         order = sorted(range(len(rs)), key=lambda k: xs[k])
         xs, ys = [xs[k] for k in order], [rs[k]["measured"] for k in order]
         passed = [rs[k]["verdict"] == "PASS" for k in order]
@@ -122,7 +129,7 @@ def plot(rows: Sequence[dict[str, Any]], meta: dict[str, Any], *, check: str, x:
         ax.plot([a for a, p in zip(xs, passed) if p], [b for b, p in zip(ys, passed) if p], "o", color=color)
         ax.plot([a for a, p in zip(xs, passed) if not p], [b for b, p in zip(ys, passed) if not p], "o",
                 mfc="white", mec="C3", mew=1.5)
-    ticks = sorted({t for r in hits for t in [_REDUCE[reduce](v) if isinstance(v := _value(r[x]), list) else v]})
+    ticks = sorted({_x(r[x], reduce) for r in hits})
     if logx:
         ax.set_xscale("log")
     if len(ticks) <= 8:
@@ -167,7 +174,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     folder = Path(args.sweep)
     rows, meta = load(folder)
     out = Path(args.out) if args.out else folder
-    params = list(meta["axes"])
+    # Axes with one value are the same for every point: they belong in the caption, not in a column.
+    params = [name for name, values in meta["axes"].items() if len(values) > 1]
     write_summary(summary_rows(rows, params, args.check), out / "summary.csv")
     print(f"wrote {out / 'summary.csv'}")
     if args.x:

@@ -7,6 +7,8 @@ its runtime, the executed notebook's path and the checks it printed, parsed from
 :mod:`eoslib.checks`::
 
     PASS claim <name>: measured=0.9815 expected=1 tol=atol=0.02
+    FAIL claim <name>: measured=0.9512345 expected=1 tol=atol=0.02 exceeded by 0.0288
+    FAIL claim <name>: 2 of 5 entries off; worst at [3]: measured=... expected=... tol=... exceeded by ...
     FAIL regression <name>: measured=max 3.1e-10 <= bound=1e-10
     PASS finding <name>: measured=min 0.05 >= bound=0.01
     PASS claim <name>: measured=min 0.3 > 0
@@ -52,12 +54,13 @@ DONE = ("pass", "fail", "error")
 
 #: Columns after the parameter columns, in order.
 TABLE_COLUMNS = (
-    "status", "check", "kind", "relation", "measured", "expected", "tolerance", "verdict",
+    "status", "check", "kind", "relation", "measured", "expected", "tolerance", "verdict", "detail",
     "measured_text", "expected_text", "runtime_s", "notebook", "error", "key",
 )
 
 _HEAD = re.compile(r"^(?P<verdict>PASS|FAIL) (?:(?P<kind>claim|reconstructed|regression|finding) )?(?P<rest>.*)$")
-_CLOSE = re.compile(r"^(?P<name>.*): measured=(?P<m>.*?) expected=(?P<e>.*?) tol=(?P<tol>.*)$")
+_CLOSE = re.compile(r"^(?P<name>.*?)(?:: (?P<off>\d+ of \d+ entries off; worst at \[[^\]]*\]))?: "
+                    r"measured=(?P<m>.*?) expected=(?P<e>.*?) tol=(?P<tol>.*?)(?: exceeded by (?P<by>\S+))?$")
 _BOUND = re.compile(r"^(?P<name>.*): measured=(?P<m>.*) (?P<rel><=|>=) bound=(?P<e>.*)$")
 _SIGN = re.compile(r"^(?P<name>.*): measured=(?P<m>.*) (?P<rel>[<>]) 0$")
 _MONO = re.compile(r"^(?P<name>.*): (?P<dir>increasing|non-increasing) over (?P<n>\d+) values, "
@@ -81,8 +84,9 @@ def parse_check_line(line: str) -> dict[str, Any] | None:
     """One check line of :mod:`eoslib.checks` as a dict, or ``None`` if it is not one.
 
     Returns:
-      ``{"check", "kind", "verdict", "relation", "measured", "expected", "tolerance",
-      "measured_text", "expected_text"}``. ``measured``/``expected`` are floats (NaN for an
+      ``{"check", "kind", "verdict", "relation", "measured", "expected", "tolerance", "detail",
+      "measured_text", "expected_text"}``. ``detail`` says how a failed
+      :func:`~eoslib.checks.check` missed (``"exceeded by 0.07"``, which entry of an array). ``measured``/``expected`` are floats (NaN for an
       array or a non-numeric value; the printed text is kept beside them). ``relation`` is
       ``"close"`` (:func:`~eoslib.checks.check`), ``"<="``, ``">="``, ``"> 0"``, ``"< 0"``,
       ``"monotone"`` or ``"true"`` (:func:`~eoslib.checks.check_true`, whose detail is in
@@ -93,10 +97,11 @@ def parse_check_line(line: str) -> dict[str, Any] | None:
         return None
     rest = head.group("rest")
     row: dict[str, Any] = {"kind": head.group("kind") or "", "verdict": head.group("verdict"),
-                           "tolerance": "", "expected": math.nan, "expected_text": ""}
+                           "tolerance": "", "expected": math.nan, "expected_text": "", "detail": ""}
     if m := _CLOSE.match(rest):
+        detail = "; ".join(t for t in (f"exceeded by {m['by']}" if m["by"] else "", m["off"] or "") if t)
         row.update(check=m["name"], relation="close", measured_text=m["m"], expected_text=m["e"],
-                   tolerance=m["tol"].strip())
+                   tolerance=m["tol"].strip(), detail=detail)
     elif m := _BOUND.match(rest):
         row.update(check=m["name"], relation=m["rel"], measured_text=m["m"], expected_text=m["e"])
     elif m := _SIGN.match(rest):
@@ -173,13 +178,16 @@ def table_rows(records: Sequence[Mapping[str, Any]], parameter_names: Sequence[s
         base.update({c: _cell(rec["parameters"].get(n)) for c, n in zip(cols, parameter_names)})
         common = {"status": rec.get("status", ""), "runtime_s": rec.get("runtime_s"),
                   "notebook": rec.get("notebook", ""), "error": rec.get("error", ""), "key": rec.get("key", "")}
-        checks = rec.get("checks") or [{}]
+        if "check_lines" in rec:
+            checks = [c for ln in rec["check_lines"] if (c := parse_check_line(ln))] or [{}]
+        else:
+            checks = rec.get("checks") or [{}]
         for chk in checks:
             row = dict(base)
             row.update({c: None for c in TABLE_COLUMNS})
             row.update(common)
             row.update({k: chk.get(k) for k in ("check", "kind", "relation", "measured", "expected", "tolerance",
-                                                  "verdict", "measured_text", "expected_text")})
+                                                  "verdict", "detail", "measured_text", "expected_text")})
             rows.append(row)
     return rows
 
