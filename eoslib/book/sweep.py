@@ -522,6 +522,7 @@ def run_sweep(
                 opened = open_cluster(spec, len(todo))
                 client = opened.client
                 say(f"cluster: {opened.description}")
+                meta["cluster"] = f"{meta['cluster']}: {opened.description}"
                 if opened.dashboard:
                     say(f"dashboard: {opened.dashboard}")
             bar = _progress(len(todo), log, progress)
