@@ -2,7 +2,9 @@
 
 A page fails on raw TeX in its rendered text, tab title or alt text; a MathJax error; a console
 error or uncaught exception; an element reaching outside the reading column (outside a block
-that scrolls); content cut off; a broken image or link; or a request that leaves the build.
+that scrolls); content cut off; a broken image or link; a request that leaves the build; check
+lines not folded into their cell's summary line; an output figure without alt text or that
+does not enlarge on click.
 The search for "product-stability" must rank the chapter page in the top 4. Screenshots of a
 fixed set of pages go to ``_build/screenshots/`` (CI artifacts).
 

@@ -9,7 +9,9 @@ For each page of ``_build/html`` this reports what a reader would meet:
   build (the book must work offline);
 * **clipping**: an element that reaches outside the reading column and is not inside a
   horizontally scrolling block, or content cut off by ``overflow: hidden``;
-* **broken images** and **broken links** (a missing file or a missing ``#anchor``).
+* **broken images** and **broken links** (a missing file or a missing ``#anchor``);
+* the book's own reading aids missing: check lines not folded into their cell's summary
+  line, an output figure without alt text or that does not enlarge on click.
 
 It also searches the book for :data:`SEARCH_QUERY` and records the rank of the chapter page,
 and writes screenshots of :data:`SCREENSHOT_PAGES` (the test uploads them as CI artifacts).
@@ -69,7 +71,9 @@ SCREENSHOT_PAGES = (
     "book/two_step/theorem_1.html",
     "book/two_step/theorem_2.html",
     "book/two_step/proposition_6.html",
-    "book/two_step/figure_10.html",
+    "book/product_stability/figure_3.html",
+    "book/two_step/figure_10_11.html",
+    "book/gfs_sharpness/index.html",
     "book/self_stabilization/lemma_1.html",
 )
 
@@ -96,7 +100,8 @@ async ([rawTexSource]) => {
     img.loading = 'eager';
     return img.decode ? img.decode().catch(() => null) : null;
   }));
-  const out = {rawTex: [], mathjaxErrors: [], clipped: [], scrolling: 0, wide: 0,
+  const out = {rawTex: [], mathjaxErrors: [], clipped: [], scrolling: 0, wide: 0, scrollingSamples: [],
+               unfolded: [], figures: [],
                brokenImages: [], links: [], title: document.title, mathjax: !!window.MathJax};
   const describe = (el) => {
     let s = el.tagName.toLowerCase();
@@ -170,6 +175,7 @@ async ([rawTexSource]) => {
       if (scrollsX(cs)) {
         if (el.scrollWidth > el.clientWidth + 1) {
           out.scrolling += 1;
+          if (out.scrollingSamples.length < 5) out.scrollingSamples.push(describe(el).slice(0, 120));
           if (el.scrollWidth > cr.width + 1) out.wide += 1;
         }
       } else if (clipsX(cs) && el.scrollWidth > el.clientWidth + 1) {
@@ -197,7 +203,20 @@ async ([rawTexSource]) => {
       }
     }
   }
-  // 4. images and links
+  // 4. book features: check lines folded, figures described and enlargeable
+  for (const pre of document.querySelectorAll('.cell_output pre')) {
+    const block = pre.closest('.eoslib-checks');
+    const folded = block && block.classList.contains('eoslib-folded');
+    if (!folded && /^PASS /m.test(pre.textContent)) {
+      out.unfolded.push('check lines not folded: ' + pre.textContent.split('\n')[0].slice(0, 100));
+    }
+  }
+  for (const img of document.querySelectorAll('.cell_output img')) {
+    const alt = img.getAttribute('alt') || '';
+    if (!alt.trim() || /\.(png|svg|jpe?g)$/i.test(alt)) out.figures.push('no alt text: ' + img.getAttribute('src'));
+    else if (!img.classList.contains('eoslib-zoomable')) out.figures.push('does not enlarge: ' + alt.slice(0, 80));
+  }
+  // 5. images and links
   for (const img of document.images) {
     if (img.complete && img.naturalWidth === 0 && img.getAttribute('src')) {
       out.brokenImages.push(img.getAttribute('src'));
@@ -223,14 +242,20 @@ class PageReport:
     broken_images: list[str] = field(default_factory=list)
     broken_links: list[str] = field(default_factory=list)
     external_loads: list[str] = field(default_factory=list)
+    #: Check lines (``PASS ...``) shown instead of folded into their cell's summary line.
+    unfolded_checks: list[str] = field(default_factory=list)
+    #: Output figures without alt text, or that do not enlarge on click.
+    figures: list[str] = field(default_factory=list)
     #: Blocks that scroll horizontally (allowed; reported for information).
     scrolling_blocks: int = 0
     #: Of those, blocks whose content is wider than the whole column.
     wider_than_column: int = 0
+    #: A few of the scrolling blocks, described.
+    scrolling_samples: list[str] = field(default_factory=list)
     title: str = ""
 
     PROBLEMS = ("raw_tex", "mathjax_errors", "console_errors", "clipped", "broken_images",
-                "broken_links", "external_loads")
+                "broken_links", "external_loads", "unfolded_checks", "figures")
 
     def problems(self) -> list[str]:
         """One line per finding, prefixed by its kind."""
@@ -379,7 +404,13 @@ def _check_page(context, server: _Server, links: _Links, rel: str, shots: Path |
     page.route("**/*", on_request)
     try:
         page.goto(local + rel, wait_until="load", timeout=60_000)
-        found = page.evaluate(_INSPECT_JS, [_RAW_TEX])
+        try:
+            found = page.evaluate(_INSPECT_JS, [_RAW_TEX])
+        except Exception as exc:  # a redirecting page (index.html): check where it lands
+            if "context was destroyed" not in str(exc):
+                raise
+            page.wait_for_load_state("load", timeout=60_000)
+            found = page.evaluate(_INSPECT_JS, [_RAW_TEX])
     except Exception as exc:  # a page that cannot load is itself the finding
         report.console_errors.append(f"page did not load: {exc}"[:300])
         page.close()
@@ -390,6 +421,9 @@ def _check_page(context, server: _Server, links: _Links, rel: str, shots: Path |
     report.clipped = found["clipped"]
     report.scrolling_blocks = found["scrolling"]
     report.wider_than_column = found["wide"]
+    report.scrolling_samples = found["scrollingSamples"]
+    report.unfolded_checks = found["unfolded"]
+    report.figures = found["figures"]
     report.broken_images = found["brokenImages"]
     report.broken_links = sorted({b for u in found["links"] if (b := links.broken(u))})
     # Failed loads of resources are reported by Chromium as console errors too; the request
@@ -453,7 +487,8 @@ class BookBrowser:
         from playwright.sync_api import sync_playwright
 
         self._server = _Server(self.html).__enter__()
-        self._pw = sync_playwright().__enter__()
+        self._manager = sync_playwright()
+        self._pw = self._manager.__enter__()
         self._browser = _launch(self._pw, self.executable)
         self._context = self._browser.new_context(viewport=VIEWPORT, device_scale_factor=1,
                                                   reduced_motion="reduce")
@@ -464,7 +499,7 @@ class BookBrowser:
         try:
             self._browser.close()
         finally:
-            self._pw.__exit__(*exc)
+            self._manager.__exit__(*exc)
             self._server.__exit__(*exc)
 
     def check(self, rel: str, screenshots: Path | None = None) -> PageReport:

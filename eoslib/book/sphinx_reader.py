@@ -229,6 +229,51 @@ def _ancestors(node: Any) -> list[Any]:
     return out
 
 
+# --- references to unnumbered results: "Definition 1.1: GFS sharpness", not "Definition " ----------
+
+def _collect_proof_titles(app: Any, doctree: Any) -> None:
+    from docutils import nodes
+
+    titles = _proof_titles(app.env)
+    for label in [k for k, v in titles.items() if v[0] == app.env.docname]:
+        del titles[label]
+    for node in doctree.findall(nodes.Element):
+        label, realtype = node.get("label"), node.get("realtype")
+        if not label or not realtype or not len(node.children) or not isinstance(node[0], nodes.title):
+            continue
+        title = node[0].deepcopy()
+        _plain_title(title)
+        text = " ".join(title.astext().split())
+        if text:
+            titles[label] = (app.env.docname, str(realtype), text)
+
+
+def _proof_titles(env: Any) -> dict[str, tuple[str, str, str]]:
+    if not hasattr(env, "eoslib_proof_titles"):
+        env.eoslib_proof_titles = {}
+    return env.eoslib_proof_titles
+
+
+def _merge_proof_titles(app: Any, env: Any, docnames: Any, other: Any) -> None:
+    _proof_titles(env).update(getattr(other, "eoslib_proof_titles", {}))
+
+
+def _name_unnumbered_references(app: Any, doctree: Any, docname: str) -> None:
+    """sphinx-proof writes a reference to a ``:nonumber:`` result as its type alone ("Definition ");
+    give it the result's own title, which carries the paper's number."""
+    from docutils import nodes
+
+    titles = _proof_titles(app.env)
+    for ref in list(doctree.findall(nodes.reference)):
+        target = (ref.get("refuri") or "").rpartition("#")[2] or ref.get("refid") or ""
+        if target not in titles or len(ref.children) != 1 or not isinstance(ref[0], nodes.Text):
+            continue
+        word = ref.astext().strip()
+        _, realtype, title = titles[target]
+        if word.lower() == realtype.lower():
+            ref.replace(ref[0], nodes.Text(f"{word} {title}"))
+
+
 # --- search: chapter pages under their paper's key ------------------------------------------------
 
 def _chapter_index_entry(app: Any, doctree: Any) -> None:
@@ -331,6 +376,9 @@ def setup(app: Any) -> dict[str, Any]:
     app.connect("doctree-read", _plain_titles, priority=900)
     app.connect("doctree-read", _figure_alt_text, priority=950)
     app.connect("doctree-read", _chapter_index_entry, priority=960)
+    app.connect("doctree-read", _collect_proof_titles, priority=970)
+    app.connect("env-merge-info", _merge_proof_titles)
+    app.connect("doctree-resolved", _name_unnumbered_references, priority=900)
     # After the theme has made its download group (priority 501).
     app.connect("html-page-context", _page_buttons, priority=600)
     app.add_css_file("eoslib.css")
