@@ -30,6 +30,10 @@ def main(argv: list[str] | None = None) -> int:
     ls = sub.add_parser("list")
     ls.add_argument("paper")
     sub.add_parser("page")
+    tr = sub.add_parser("try", help="run chosen mutants against chosen tests (e.g. a proposed test)")
+    tr.add_argument("paper")
+    tr.add_argument("--mutant", action="append", required=True, help="substring of a mutant id (repeatable)")
+    tr.add_argument("nodeids", nargs="+")
     a = ap.parse_args(argv)
     if a.cmd == "list":
         s = select(a.paper)
@@ -38,6 +42,12 @@ def main(argv: list[str] | None = None) -> int:
             n = len(mm.generate(t.module, t.qualname, t.path.read_text()))
             print(f"{'*' if k in s.roots else ' '} {k} ({t.kind}): {n} mutants; notebooks: "
                   f"{', '.join(sorted(x.rsplit('/', 1)[1] for x in s.used_by.get(k, ())))}")
+        return 0
+    if a.cmd == "try":
+        from .runner import try_mutants
+
+        for mid, ans in try_mutants(a.paper, a.mutant, a.nodeids):
+            print(f"{mid}: {'KILLED by ' + str(ans[1]) if ans[0] else 'survived'}")
         return 0
     if a.cmd == "page":
         print(report.write_page())

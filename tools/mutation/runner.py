@@ -367,5 +367,28 @@ def write_results(summary: dict) -> Path:
     return path
 
 
-__all__ = ["run_paper", "run_notebooks", "summarize", "write_results", "coverage_map", "test_files", "Worker",
+def try_mutants(paper: str, patterns: list[str], nodeids: list[str]) -> list[tuple[str, tuple[bool, str]]]:
+    """Run the mutants whose id contains one of ``patterns`` against ``nodeids`` (one worker)."""
+    sel = select(paper)
+    chosen = []
+    for t in sel.targets.values():
+        src = t.path.read_text()
+        chosen += [(t, m) for m in mm.generate(t.module, t.qualname, src) if any(p in m.id for p in patterns)]
+    CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    w = Worker(CACHE_DIR / f"try_{paper}.log")
+    out = []
+    tmp = Path(tempfile.mkdtemp(prefix="mut_try_"))
+    try:
+        for t, m in chosen:
+            f = tmp / "m.py"
+            f.write_text(m.apply(t.path.read_text()))
+            ans = w.request({"cmd": "run", "id": m.id, "module": t.module, "source": str(f), "nodeids": nodeids},
+                            timeout=600)
+            out.append((m.id, _killed(ans)))
+    finally:
+        w.stop()
+    return out
+
+
+__all__ = ["try_mutants", "run_paper", "run_notebooks", "summarize", "write_results", "coverage_map", "test_files", "Worker",
            "asdict"]
