@@ -112,8 +112,17 @@ def digits_for(rtol: float | None, atol: float | None, expected: object) -> int:
     return int(min(6, max(2, np.floor(-np.log10(tau)) + 1)))
 
 
-def fmt(x: object, digits: int = 6) -> str:
-    """Format a number (or array) with ``digits`` significant digits for a check line."""
+#: Below this magnitude a measured float is round-off: exactly 0 on one CPU, 1e-16 on another.
+ROUNDOFF_LEVEL = 1e-10
+
+
+def fmt(x: object, digits: int = 6, roundoff: bool = False) -> str:
+    """Format a number (or array) with ``digits`` significant digits for a check line.
+
+    With ``roundoff=True`` (measured values) every float of magnitude below
+    :data:`ROUNDOFF_LEVEL`, exact zeros included, prints as ``<1e-10``, so that a residual
+    prints the same on every CPU.
+    """
     if isinstance(x, (bool, np.bool_)):
         return str(bool(x))
     arr = np.asarray(x)
@@ -122,6 +131,8 @@ def fmt(x: object, digits: int = 6) -> str:
         if isinstance(v, (int, np.integer)):
             return str(v)
         v = float(v)
+        if roundoff and abs(v) < ROUNDOFF_LEVEL:
+            return "<1e-10"
         if v == 0.0:
             return "0"  # avoid "-0" flapping between runs
         out = f"{v:.{digits}g}"
@@ -131,8 +142,9 @@ def fmt(x: object, digits: int = 6) -> str:
         finite = flat[np.isfinite(flat.astype(float))] if flat.dtype.kind in "fiu" else flat
         if finite.size == 0:
             return f"[{flat.size} values, none finite]"
-        return f"[{flat.size} values in {fmt(finite.min(), digits)}..{fmt(finite.max(), digits)}]"
-    return "[" + ", ".join(fmt(v, digits) for v in flat) + "]"
+        lo, hi = fmt(finite.min(), digits, roundoff), fmt(finite.max(), digits, roundoff)
+        return f"[{flat.size} values in {lo}..{hi}]"
+    return "[" + ", ".join(fmt(v, digits, roundoff) for v in flat) + "]"
 
 
 def _kind(name: str, kind: str) -> str:
@@ -143,7 +155,7 @@ def _kind(name: str, kind: str) -> str:
 
 def _shown(x: object, digits: int, stable: bool) -> str:
     # "~" marks a machine-dependent value: asserted, but masked from the nbval comparison.
-    return fmt(x, digits) if stable else "~" + fmt(x, digits)
+    return fmt(x, digits, roundoff=True) if stable else "~" + fmt(x, digits, roundoff=True)
 
 
 def _finish(name: str, kind: str, passed: bool, body: str) -> None:

@@ -228,3 +228,15 @@ def test_not_reproducible_needs_a_reason_and_unknown_outcomes_raise(capsys):
 
 def test_verdict_lines_are_what_nbval_and_the_ledger_agree_on():
     assert manifest.OUTCOMES == checks.OUTCOMES and manifest.CHECK_KINDS == checks.KINDS
+
+
+def test_roundoff_level_measured_values_print_the_same_on_every_cpu(capsys):
+    # exact 0 on one CPU and 1e-16 on another must print identically
+    checks.reset()
+    checks.check("r0", 0.0, 0.0, kind="claim", atol=1e-12)
+    checks.check("r1", 1e-16, 0.0, kind="claim", atol=1e-12)
+    checks.check_le("r2", [0.0, -2e-17], 1e-12, kind="claim")
+    lines = capsys.readouterr().out.splitlines()
+    assert [ln.split("measured=")[1].split()[0] for ln in lines[:2]] == ["<1e-10", "<1e-10"]
+    assert "measured=max <1e-10" in lines[2]
+    checks.reset()
