@@ -37,6 +37,8 @@ __all__ = [
     "gpgd_orbits",
     "detect_period",
     "max_relative_rise",
+    "ConvergenceAnalysis",
+    "convergence_analysis",
 ]
 
 
@@ -245,7 +247,7 @@ def _gpgd_map(p, w, eta):
     return sc.gpgd_product_map(w, p, eta)
 
 
-def gpgd_orbits(ws, eta: float, *, burn_in: int = 3000, keep: int = 64) -> tuple[np.ndarray, np.ndarray]:
+def gpgd_orbits(ws, eta, *, burn_in: int = 3000, keep: int = 64) -> tuple[np.ndarray, np.ndarray]:
     """Products of the GPGD orbit from every ``w`` in ``ws``, after a burn-in.
 
     GPGD keeps the class of ``w`` (so ``phi``) fixed and iterates the product map
@@ -253,25 +255,31 @@ def gpgd_orbits(ws, eta: float, *, burn_in: int = 3000, keep: int = 64) -> tuple
 
     Args:
       ws: weights ``(B, D)`` with ``pi > 0``.
-      eta: step size in ``(0, inf)``.
-      burn_in: GPGD steps discarded, in ``[1, inf)``.
+      eta: step size in ``(0, inf)``, or one per row ``(B,)``.
+      burn_in: GPGD steps discarded, in ``[0, inf)``.
       keep: GPGD steps recorded after the burn-in, in ``[1, inf)``.
 
     Returns:
-      ``(products, diverged)``: ``(B, keep)`` products ``pi(GPGD^{burn_in + k}(w))``,
-      ``k = 1..keep``, and a ``(B,)`` flag for orbits that left ``pi > 0`` (GPGD undefined).
+      ``(products, diverged)``: ``(B, keep + 1)`` products ``pi(GPGD^{burn_in + k}(w))``,
+      ``k = 0..keep``, and a ``(B,)`` flag for orbits that left ``pi > 0`` (GPGD undefined
+      there; the orbit is frozen at its last valid product).
     """
     ws = sc.check_weights(ws, "ws")
-    eta = _positive("eta", eta)
-    burn_in = _integer("burn_in", burn_in, 1)
+    if ws.ndim != 2:
+        raise ValueError(f"ws must have shape (B, D), got {ws.shape}")
+    etas = jnp.broadcast_to(jnp.asarray(eta, ws.dtype), ws.shape[:1])
+    if not bool(jnp.all(etas > 0)):
+        raise ValueError(f"eta must be in (0, inf), got {eta!r}")
+    burn_in = _integer("burn_in", burn_in, 0)
     keep = _integer("keep", keep, 1)
     p0 = sc.product(ws)
-    args = (ws, jnp.asarray(eta, ws.dtype))
-    first = gd.iterate_batched(_gpgd_map, p0, burn_in, args=args, batch_args=(True, False))
-    rec = gd.iterate_batched(_gpgd_map, first.final, keep, args=args, batch_args=(True, False),
-                             record_every=1)
-    diverged = (np.asarray(first.diverged_at) >= 0) | (np.asarray(rec.diverged_at) >= 0)
-    return np.asarray(rec.params)[:, 1:], diverged
+    args = (ws, etas)
+    diverged = np.zeros(ws.shape[0], bool)
+    if burn_in:
+        first = gd.iterate_batched(_gpgd_map, p0, burn_in, args=args, batch_args=True)
+        p0, diverged = first.final, np.asarray(first.diverged_at) >= 0
+    rec = gd.iterate_batched(_gpgd_map, p0, keep, args=args, batch_args=True, record_every=1)
+    return np.asarray(rec.params), diverged | (np.asarray(rec.diverged_at) >= 0)
 
 
 def detect_period(orbits, *, max_period: int = 32, tol: float = 1e-7) -> np.ndarray:
@@ -295,3 +303,71 @@ def detect_period(orbits, *, max_period: int = 32, tol: float = 1e-7) -> np.ndar
         ok = np.all(np.abs(o[:, k:] - o[:, :-k]) <= tol, axis=1)
         period = np.where(ok, k, period)
     return period
+
+
+class ConvergenceAnalysis(NamedTuple):
+    """Theorem 3.3's quantities along one GD run (see :func:`convergence_analysis`).
+
+    Attributes:
+      crossed: ``phi`` ends below ``2 / eta``.
+      converged: the final loss is below ``loss_converged``.
+      delta: ``delta_t = 2 - eta phi_t``.
+      delta_inf: ``delta`` at the last step.
+      hypothesis: steps with ``delta_t > 0``, ``L_t <= c1 delta_t^2`` and ``L_t >= loss_floor``.
+      k_values: ``K_t = (delta_inf - delta_t) delta_t / L_t`` on those steps.
+      k_ratio: ``L_t / delta_t^2`` on those steps.
+      first_delta: ``delta_t`` at the first such step (NaN if none).
+      rate_excess: ``max_{t' >= t} L_t' / (L_t (1 - delta_t/2)^(2 (t' - t)))`` over the tested
+        steps ``t`` (every ``rate_stride``-th hypothesis step), with ``t'`` restricted to where
+        the bound exceeds ``rate_floor``; 1.0 if nothing was tested.
+    """
+
+    crossed: bool
+    converged: bool
+    delta: np.ndarray
+    delta_inf: float
+    hypothesis: np.ndarray
+    k_values: np.ndarray
+    k_ratio: np.ndarray
+    first_delta: float
+    rate_excess: float
+
+
+def convergence_analysis(phi, loss, eta: float, *, c1: float = 0.1, loss_floor: float = 1e-12,
+                         loss_converged: float = 1e-20, rate_floor: float = 1e-24,
+                         rate_stride: int = 5) -> ConvergenceAnalysis:
+    """Theorem 3.3 (as rebuilt) measured along one run: after the GFS sharpness crosses below
+    ``2 / eta`` with a small loss, how far it still drops, and how fast the loss decays.
+
+    Args:
+      phi, loss: ``phi_t`` and ``L_t`` at every step ``t = 0..T``.
+      eta: step size.
+      c1: the hypothesis ``L_t <= c1 delta_t^2``, in ``(0, inf)``.
+      loss_floor: smallest ``L_t`` used for ``K_t``, in ``(0, inf)``: below it the round-off of
+        ``delta_inf - delta_t`` (about ``1e-15``) would dominate ``K_t``.
+      loss_converged: final-loss level that counts as converged.
+      rate_floor: the rate test ignores ``t'`` where the bound is below this value (the loss
+        of a float64 product is only resolved down to about ``1e-30``).
+      rate_stride: test every this many hypothesis steps, in ``[1, inf)``.
+    """
+    phi, loss = np.asarray(phi, float), np.asarray(loss, float)
+    eta = _positive("eta", eta)
+    c1 = _positive("c1", c1)
+    rate_stride = _integer("rate_stride", rate_stride, 1)
+    delta = 2.0 - eta * phi
+    d_inf = float(delta[-1])
+    hyp = (delta > 0) & (loss <= c1 * delta**2) & (loss >= loss_floor)
+    k_values = (d_inf - delta[hyp]) * delta[hyp] / loss[hyp]
+    log_l = np.log(np.maximum(loss, 1e-300))
+    steps = np.arange(loss.size)
+    excess = 0.0
+    for t in np.flatnonzero(hyp)[::rate_stride]:
+        bound = log_l[t] + 2.0 * np.log1p(-delta[t] / 2) * (steps - t)
+        m = (steps >= t) & (bound > np.log(rate_floor))
+        if m.any():
+            excess = max(excess, float(np.max(log_l[m] - bound[m])))
+    first = np.flatnonzero(hyp)
+    return ConvergenceAnalysis(
+        crossed=bool(d_inf > 0), converged=bool(loss[-1] < loss_converged), delta=delta,
+        delta_inf=d_inf, hypothesis=hyp, k_values=k_values, k_ratio=loss[hyp] / delta[hyp] ** 2,
+        first_delta=float(delta[first[0]]) if first.size else math.nan, rate_excess=math.exp(excess))

@@ -49,6 +49,7 @@ __all__ = [
     "PHI_FACTOR",
     "less_unbalanced",
     "log_majorized",
+    "max_gap_ratio",
 ]
 
 #: Condition 3 of Definition 3.1: ``phi <= PHI_FACTOR / eta`` (sqrt(2) times the threshold 2/eta).
@@ -236,6 +237,18 @@ def less_unbalanced(w_new, w, *, form: str = "consecutive", rtol: float = 1e-12)
         gb = (b[..., :, None] - b[..., None, :])[..., iu[0], iu[1]]
     scale = jnp.maximum(a[..., :1], b[..., :1])
     return jnp.all(ga <= gb + rtol * scale, axis=-1)
+
+
+def max_gap_ratio(w_new, w) -> Array:
+    """``max_i gap_i(w_new) / gap_i(w)`` over the consecutive sorted-square gaps (Def. 3.4).
+
+    ``<= 1`` means ``w_new <=_b w``; gaps of ``w`` that are exactly 0 are skipped.
+    """
+    a = -jnp.sort(-jnp.square(check_weights(w_new, "w_new")), axis=-1)
+    b = -jnp.sort(-jnp.square(check_weights(w)), axis=-1)
+    ga, gb = a[..., :-1] - a[..., 1:], b[..., :-1] - b[..., 1:]
+    ratio = jnp.where(gb > 0, ga / jnp.where(gb > 0, gb, 1.0), 0.0)
+    return jnp.max(ratio, axis=-1)
 
 
 def log_majorized(x, y, *, rtol: float = 1e-12) -> Array:

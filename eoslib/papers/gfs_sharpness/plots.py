@@ -15,6 +15,10 @@ __all__ = [
     "theorem_3_2_figure",
     "symlog_hist",
     "figure_1",
+    "ordered_gaps_figure",
+    "lemmas_3_10_3_12_figure",
+    "lemmas_3_13_3_14_figure",
+    "theorem_3_3_figure",
 ]
 
 
@@ -97,26 +101,29 @@ def figure_1(params: np.ndarray, gfs_points: np.ndarray, phi: np.ndarray, sharpn
     """
     fig, axes = plt.subplots(1, 2, figsize=(11.5, 4.6), gridspec_kw={"width_ratios": [1.15, 1]})
     ax = axes[0]
-    top = float(np.max(params)) * 1.08
-    grid = np.linspace(1e-3, top, 600)
-    ax.plot(grid, 1.0 / grid, color="k", lw=1.5, label=r"minima $w_1w_2=1$")
-    b0 = params[0, 0] ** 2 - params[0, 1] ** 2
-    for k, b in enumerate(np.linspace(0.0, b0, 5)):
-        w2 = np.linspace(0, top, 400)
-        ax.plot(np.sqrt(w2**2 + b), w2, color="0.7", lw=0.8, ls="--",
-                label=r"GF curves $w_1^2-w_2^2=$ const" if k == 0 else None)
+    shown = np.concatenate([params[:num_arrows], gfs_points[:num_arrows]])
+    lo, hi = shown.min(axis=0), shown.max(axis=0)
+    pad = 0.15 * (hi - lo)
+    xs = np.linspace(lo[0] - pad[0], hi[0] + pad[0], 400)
+    ax.plot(xs, 1.0 / xs, color="k", lw=1.5, label=r"minima $w_1w_2=1$")
+    ys = np.linspace(lo[1] - pad[1], hi[1] + pad[1], 400)
+    for t in range(min(num_arrows, len(params))):
+        b = params[t, 0] ** 2 - params[t, 1] ** 2  # the GF curve through w_t
+        ax.plot(np.sqrt(np.maximum(ys**2 + b, 0.0)), ys, color="0.7", lw=0.7, ls="--",
+                label=r"GF curves $w_1^2-w_2^2=$ const" if t == 0 else None)
     ax.plot(params[:, 0], params[:, 1], "-", color="C1", lw=0.6, alpha=0.6)
     ax.plot(params[:, 0], params[:, 1], "o", color="C1", ms=3, label="GD iterates")
     for t in range(min(num_arrows, len(params))):
         ax.annotate("", xy=gfs_points[t], xytext=params[t],
                     arrowprops=dict(arrowstyle="->", color="C0", lw=0.8, alpha=0.8))
     ax.plot(gfs_points[:, 0], gfs_points[:, 1], "s", color="C0", ms=3, label=r"GF solutions $\mathcal{S}(\mathbf{w}^{(t)})$")
-    ax.set_xlim(0, top)
-    ax.set_ylim(0, min(top, 3.0))
+    ax.annotate("$t=0$", params[0], textcoords="offset points", xytext=(6, 4), fontsize=8)
+    ax.set_xlim(lo[0] - pad[0], hi[0] + pad[0])
+    ax.set_ylim(lo[1] - pad[1], hi[1] + pad[1])
     ax.set_xlabel("$w_1$")
     ax.set_ylabel("$w_2$")
-    ax.set_title(r"(a) GD iterates and their GF solutions, $D=2$")
-    ax.legend(loc="upper right")
+    ax.set_title(rf"(a) the first {num_arrows} GD iterates and their GF solutions, $D=2$")
+    ax.legend(loc="upper right", frameon=True, framealpha=0.9)
 
     ax = axes[1]
     t = np.arange(len(phi))
@@ -127,5 +134,170 @@ def figure_1(params: np.ndarray, gfs_points: np.ndarray, phi: np.ndarray, sharpn
     ax.set_xlim(0, None)
     ax.set_xlabel("GD step $t$")
     ax.set_title(rf"(b) $\eta={eta:g}$")
+    ax.legend(loc="lower left")
+    return fig
+
+
+def ordered_gaps_figure(panels: Sequence[tuple[str, dict[str, np.ndarray]]], *, xlabel: str,
+                        linthresh: float = 1e-6) -> plt.Figure:
+    """One panel per group: sorted values of each series (empirical CDFs) on a symlog axis.
+
+    Args:
+      panels: ``(title, {label: values})`` per panel.
+      xlabel: label of the value axis.
+      linthresh: linear range of the symlog axis.
+    """
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4), squeeze=False)
+    for ax, (title, series) in zip(axes[0], panels):
+        for label, values in series.items():
+            v = np.sort(np.asarray(values, float))
+            ax.plot(v, np.linspace(0, 1, v.size), label=label)
+        ax.axvline(0, color="k", lw=0.8)
+        ax.set_xscale("symlog", linthresh=linthresh)
+        top = int(np.ceil(np.log10(max(np.max(np.abs(np.concatenate([np.ravel(v) for v in series.values()]))), linthresh))))
+        ticks = [10.0**k for k in range(top, int(np.log10(linthresh)) - 1, -2)][::-1]
+        ax.set_xticks([-t for t in ticks[::-1]] + [0.0] + ticks)
+        ax.tick_params(axis="x", labelrotation=45)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("fraction of samples (sorted)")
+        ax.set_title(title)
+        ax.legend(loc="upper left")
+    return fig
+
+
+def lemmas_3_10_3_12_figure(ratio_in: tuple[np.ndarray, np.ndarray], ratio_out: tuple[np.ndarray, np.ndarray],
+                            lemma_3_12: tuple[np.ndarray, np.ndarray, np.ndarray],
+                            f1: tuple[np.ndarray, np.ndarray, np.ndarray]) -> plt.Figure:
+    """(a) Lemma 3.10: largest gap ratio after one step vs ``eta phi / 2``, in and outside ``S``;
+    (b) Lemma 3.12: ``phi(GD(w)) / phi(w)`` against the bound ``(1 - c_max)^(D-1)`` and against
+    ``1 - c_max``; (c) Lemma F.1: ``c_max`` against ``eta^2 phi^2 / 4``.
+
+    Args:
+      ratio_in, ratio_out: ``(eta phi / 2, max gap ratio)`` for points in / outside ``S``.
+      lemma_3_12: ``(phi ratio, (1 - c_max)^(D-1), 1 - c_max)``.
+      f1: ``(eta^2 phi^2 / 4, c_max, pi)``.
+    """
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4.3))
+    ax = axes[0]
+    ax.scatter(*ratio_out, s=3, color="C1", alpha=0.5, label=r"$\mathbf{w}\notin\mathbb{S}$")
+    ax.scatter(*ratio_in, s=3, color="C0", alpha=0.5, label=r"$\mathbf{w}\in\mathbb{S}$")
+    ax.axhline(1.0, color="k", lw=0.8)
+    ax.set_yscale("log")
+    ax.set_xlabel(r"$\eta\,\phi(\mathbf{w})/2$")
+    ax.set_ylabel(r"$\max_i$ gap$_i(\mathrm{GD}(\mathbf{w}))/$gap$_i(\mathbf{w})$")
+    ax.set_title(r"(a) Lemma 3.10: gaps never grow in $\mathbb{S}$")
+    ax.legend(loc="lower left", markerscale=4)
+
+    ax = axes[1]
+    ratio, bound, loose = lemma_3_12
+    ax.scatter(loose, ratio, s=3, color="C1", alpha=0.5, label=r"against $1-c_{\max}$ (too strong)")
+    ax.scatter(bound, ratio, s=3, color="C0", alpha=0.5, label=r"against $(1-c_{\max})^{D-1}$")
+    lo = float(min(np.min(bound), np.min(ratio)))
+    ax.plot([lo, 1], [lo, 1], color="k", lw=0.8, label="equality")
+    ax.set_xlabel("lower bound")
+    ax.set_ylabel(r"$\phi(\mathrm{GD}(\mathbf{w}))/\phi(\mathbf{w})$")
+    ax.set_title(r"(b) Lemma 3.12: one-step decrease of $\phi$")
+    ax.legend(loc="lower right", markerscale=4)
+
+    ax = axes[2]
+    x, c, p = f1
+    low = p <= 1
+    ax.scatter(x[~low], c[~low] / x[~low], s=3, color="C1", alpha=0.5, label=r"$\pi>1$ (outside F.1)")
+    ax.scatter(x[low], c[low] / x[low], s=3, color="C0", alpha=0.5, label=r"$\pi\leq 1$")
+    ax.axhline(1.0, color="k", lw=0.8, label="F.1's bound")
+    ax.set_xlabel(r"$\eta^2\phi^2/4$ ($\leq 2$)")
+    ax.set_ylabel(r"$c_{\max}\,/\,(\eta^2\phi^2/4)$")
+    ax.set_yscale("log")
+    ax.set_title("(c) Lemma F.1")
+    ax.legend(loc="lower right", markerscale=4)
+    return fig
+
+
+def lemmas_3_13_3_14_figure(delta: np.ndarray, rate: np.ndarray, orbit_examples: Sequence[tuple[np.ndarray, float]],
+                            gpgd2: tuple[np.ndarray, np.ndarray], gpgd2_no_overshoot: tuple[np.ndarray, np.ndarray]
+                            ) -> plt.Figure:
+    """(a) GPGD errors ``|pi_k - 1|`` of a few orbits with the envelopes ``(1 - delta/2)^k`` and
+    ``(1 - delta)^k``; (b) measured per-step contraction against ``delta``; (c) Lemma 3.14:
+    ``pi(GD^2(w))`` against ``pi(GPGD^2(w))``, with and without the overshoot condition.
+
+    Args:
+      delta, rate: ``delta = 2 - eta phi`` and ``(|e_K| / |e_0|)^(1/K)`` per sample.
+      orbit_examples: ``(pi_k - 1, delta)`` for a few samples.
+      gpgd2, gpgd2_no_overshoot: ``(pi(GPGD^2(w)), pi(GD^2(w)))`` per sample.
+    """
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4.3))
+    ax = axes[0]
+    for k, (err, d) in enumerate(orbit_examples):
+        steps = np.arange(err.size)
+        ax.semilogy(steps, np.abs(err), color=f"C{k}", lw=1.0, label=rf"$\delta={d:.2f}$")
+        ax.semilogy(steps, np.abs(err[0]) * (1 - d / 2) ** steps, color=f"C{k}", lw=0.8, ls="--")
+        ax.semilogy(steps, np.abs(err[0]) * (1 - d) ** steps, color=f"C{k}", lw=0.8, ls=":")
+    ax.plot([], [], color="0.4", ls="--", label=r"$(1-\delta/2)^k|e_0|$")
+    ax.plot([], [], color="0.4", ls=":", label=r"$(1-\delta)^k|e_0|$")
+    ax.set_ylim(1e-16, 1.0)
+    ax.set_xlabel("GPGD step $k$")
+    ax.set_ylabel(r"$|\pi(\tilde{\mathbf{w}}^{(k)})-1|$")
+    ax.set_title("(a) Lemma 3.13: GPGD below the threshold")
+    ax.legend(loc="upper right")
+
+    ax = axes[1]
+    ax.scatter(delta, rate, s=3, color="C0", alpha=0.5, label="measured")
+    d = np.linspace(0, max(1.0, float(np.max(delta))), 100)
+    ax.plot(d, 1 - d / 2, color="k", lw=0.8, ls="--", label=r"$1-\delta/2$ (the lemma)")
+    ax.plot(d, 1 - d, color="k", lw=0.8, ls=":", label=r"$1-\delta$ (linearisation)")
+    ax.set_xlabel(r"$\delta=2-\eta\phi$")
+    ax.set_ylabel(r"per-step contraction $(|e_K|/|e_0|)^{1/K}$")
+    ax.set_title("(b) contraction rate")
+    ax.legend(loc="lower left", markerscale=4)
+
+    ax = axes[2]
+    ax.scatter(*gpgd2_no_overshoot, s=3, color="C1", alpha=0.5, label=r"$\pi(\mathrm{GD}(\mathbf{w}))<1$ (no overshoot)")
+    ax.scatter(*gpgd2, s=3, color="C0", alpha=0.5, label=r"$\pi(\mathbf{w})\leq 1\leq\pi(\mathrm{GD}(\mathbf{w}))$")
+    lo = float(min(np.min(gpgd2[0]), np.min(gpgd2_no_overshoot[0])))
+    ax.plot([lo, 1], [lo, 1], color="k", lw=0.8, label="equality")
+    ax.set_xlabel(r"$\pi(\mathrm{GPGD}^2(\mathbf{w}))$")
+    ax.set_ylabel(r"$\pi(\mathrm{GD}^2(\mathbf{w}))$")
+    ax.set_title("(c) Lemma 3.14: two GD steps beat two GPGD steps")
+    ax.legend(loc="lower right", markerscale=4)
+    return fig
+
+
+def theorem_3_3_figure(k_points: tuple[np.ndarray, np.ndarray], deltas: tuple[np.ndarray, np.ndarray],
+                       negative: tuple[float, float], rate_curves: Sequence[tuple[np.ndarray, np.ndarray]],
+                       k_bound: float = 2.0) -> plt.Figure:
+    """(a) ``K_t = (delta_inf - delta_t) delta_t / L_t`` against ``L_t / delta_t^2``; (b) final
+    ``delta_inf`` against ``delta_t`` at the first step satisfying the hypothesis, with the
+    bound ``delta_inf <= 2 delta_t`` and a start that violates the hypothesis; (c) the loss
+    normalised by ``L_t (1 - delta_t/2)^(2(t' - t))``.
+    """
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4.3))
+    ax = axes[0]
+    ax.scatter(*k_points, s=2, color="C0", alpha=0.4)
+    ax.axhline(k_bound, color="k", lw=0.8, label=f"$K={k_bound:g}$")
+    ax.set_xscale("log")
+    ax.set_xlabel(r"$\mathcal{L}_t/\delta_t^2$ (hypothesis: $\leq 0.1$)")
+    ax.set_ylabel(r"$K_t=(\delta_\infty-\delta_t)\,\delta_t/\mathcal{L}_t$")
+    ax.set_title(r"(a) decrease of $\phi$ after the crossing")
+    ax.legend(loc="upper left")
+
+    ax = axes[1]
+    ax.scatter(*deltas, s=8, color="C0", label="runs from $\\mathbb{S}$")
+    ax.scatter([negative[0]], [negative[1]], s=30, color="C1", marker="x",
+               label=r"large loss at the crossing (Figure 9)")
+    d = np.linspace(0, max(float(np.max(deltas[0])), negative[0]) * 1.1, 50)
+    ax.plot(d, 2 * d, color="k", lw=0.8, label=r"$\delta_\infty=2\delta_t$")
+    ax.plot(d, d, color="0.5", lw=0.8, ls=":", label=r"$\delta_\infty=\delta_t$")
+    ax.set_xlabel(r"$\delta_t=2-\eta\phi_t$ at the first step with $\mathcal{L}_t\leq\delta_t^2/10$")
+    ax.set_ylabel(r"$\delta_\infty=2-\eta\phi_\infty$")
+    ax.set_title(r"(b) final distance below $2/\eta$")
+    ax.legend(loc="upper left")
+
+    ax = axes[2]
+    for k, (steps, ratio) in enumerate(rate_curves):
+        ax.semilogy(steps, ratio, lw=0.8, color=f"C{k % 8}")
+    ax.axhline(1.1, color="k", lw=0.8, label=r"$C'=1.1$")
+    ax.set_xlabel(r"$t'-t$")
+    ax.set_ylabel(r"$\mathcal{L}_{t'}\,/\,(\mathcal{L}_t(1-\delta_t/2)^{2(t'-t)})$")
+    ax.set_title("(c) geometric decay of the loss")
     ax.legend(loc="lower left")
     return fig

@@ -291,7 +291,7 @@ def class_log_shift(w, p) -> Array:
 
     Args:
       w: weights ``(..., D)``; only ``w^2`` matters.
-      p: target products, ``> 0``, broadcasting against ``w[..., 0]``.
+      p: target products, ``> 0``; ``w[..., 0]`` and ``p`` broadcast together.
 
     Returns:
       ``u`` with ``prod_i (d_i + e^u) = p^2``, ``d_i = w_i^2 - min_j w_j^2``; NaN where
@@ -299,6 +299,8 @@ def class_log_shift(w, p) -> Array:
     """
     w = check_weights(w)
     p = jnp.asarray(p, w.dtype)
+    lead = jnp.broadcast_shapes(w.shape[:-1], p.shape)
+    w, p = jnp.broadcast_to(w, lead + w.shape[-1:]), jnp.broadcast_to(p, lead)
     safe = jnp.where(p > 0, p, 1.0)
     u = _log_shift(_gaps(w), 2.0 * jnp.log(safe))
     return jnp.where(p > 0, u, jnp.nan)
@@ -316,6 +318,7 @@ def class_point(w, p) -> Array:
     """
     w = check_weights(w)
     u = class_log_shift(w, p)
+    w = jnp.broadcast_to(w, u.shape + w.shape[-1:])
     x = jnp.sign(w) * jnp.sqrt(_gaps(w) + jnp.exp(u)[..., None])
     return jnp.where((product(w) > 0)[..., None], x, jnp.nan)
 
