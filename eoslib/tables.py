@@ -26,9 +26,10 @@ from typing import Any, Sequence
 __all__ = ["format_cell", "markdown_table", "show_table"]
 
 
-def format_cell(value: Any, digits: int = 6) -> str:
-    """One cell as Markdown: numbers to ``digits`` significant digits (``inf``, ``nan`` as
-    ``$\\infty$``, ``nan``), strings as they are (``$...$`` is math), ``|`` escaped.
+def format_cell(value: Any, digits: int = 6, fmt: str | None = None) -> str:
+    """One cell as Markdown: numbers to ``digits`` significant digits, or with the format spec
+    ``fmt`` (e.g. ``".5f"``) if given (``inf``, ``nan`` as ``$\\infty$``, ``nan``); strings as
+    they are (``$...$`` is math, so a column can be pre-formatted); ``|`` escaped.
 
     Raises:
       ValueError: ``digits`` outside [1, 17].
@@ -45,6 +46,8 @@ def format_cell(value: Any, digits: int = 6) -> str:
             text = "nan"
         elif math.isinf(x):
             text = "$\\infty$" if x > 0 else "$-\\infty$"
+        elif fmt is not None:
+            text = format(x, fmt)
         else:
             text = f"{x:.{digits}g}"
             text = re.sub(r"e([+-])0*(\d+)$", lambda m: f"e{'-' if m.group(1) == '-' else ''}{m.group(2)}", text)
@@ -67,7 +70,7 @@ def _escape(text: str) -> str:
 
 
 def markdown_table(rows: Sequence[Sequence[Any]], headers: Sequence[Any], *, caption: str = "",
-                   align: str | Sequence[str] | None = None, digits: int = 6) -> str:
+                   align: str | Sequence[str] | None = None, digits: int = 6, fmt: str | None = None) -> str:
     """A Markdown (GFM pipe) table.
 
     Args:
@@ -77,6 +80,7 @@ def markdown_table(rows: Sequence[Sequence[Any]], headers: Sequence[Any], *, cap
       align: per column ``"l"``, ``"c"`` or ``"r"`` (a string like ``"lrrr"`` or a list);
         default: numbers right, text left, by the first row.
       digits: significant digits of floating-point cells.
+      fmt: a format spec for every floating-point cell instead (e.g. ``".5f"``).
 
     Returns:
       The Markdown text.
@@ -103,16 +107,16 @@ def markdown_table(rows: Sequence[Sequence[Any]], headers: Sequence[Any], *, cap
         lines += [caption.strip(), ""]
     lines.append("| " + " | ".join(format_cell(h, digits) for h in headers) + " |")
     lines.append("|" + "|".join(rule[a] for a in align) + "|")
-    lines += ["| " + " | ".join(format_cell(v, digits) for v in r) + " |" for r in rows]
+    lines += ["| " + " | ".join(format_cell(v, digits, fmt) for v in r) + " |" for r in rows]
     return "\n".join(lines) + "\n"
 
 
 def show_table(rows: Sequence[Sequence[Any]], headers: Sequence[Any], *, caption: str = "",
-               align: str | Sequence[str] | None = None, digits: int = 6) -> None:
+               align: str | Sequence[str] | None = None, digits: int = 6, fmt: str | None = None) -> None:
     """Display :func:`markdown_table` as the cell's output (returns None: nothing shown twice).
 
     Same arguments and errors as :func:`markdown_table`.
     """
     from IPython.display import Markdown, display
 
-    display(Markdown(markdown_table(rows, headers, caption=caption, align=align, digits=digits)))
+    display(Markdown(markdown_table(rows, headers, caption=caption, align=align, digits=digits, fmt=fmt)))

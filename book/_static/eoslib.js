@@ -92,11 +92,10 @@
     big.src = img.currentSrc || img.src;
     big.alt = img.alt;
     overlay.appendChild(big);
-    var caption = figureCaption(img);
-    if (caption) {
+    if (img.alt) {  // the caption sentence (the book sets it as the alt text)
       var cap = document.createElement("div");
       cap.className = "eoslib-lightbox-caption";
-      cap.textContent = caption.textContent.replace(/\s+/g, " ").trim();
+      cap.textContent = img.alt;
       overlay.appendChild(cap);
     }
     var close = document.createElement("button");
@@ -123,15 +122,24 @@
   }
 
   function setupFigure(img) {
-    if (img.closest("a")) return; // already a link
+    // Sphinx links a scaled image to its file; keep the link for readers without scripts,
+    // open the overlay instead of leaving the page.
+    var link = img.closest("a");
+    if (link && !link.classList.contains("image-reference")) return;
+    if (link) {
+      link.addEventListener("click", function (e) { e.preventDefault(); openOverlay(img); });
+      link.title = "Click to enlarge";
+    }
     img.classList.add("eoslib-zoomable");
-    img.setAttribute("tabindex", "0");
-    img.setAttribute("role", "button");
     img.title = "Click to enlarge";
-    img.addEventListener("click", function () { openOverlay(img); });
-    img.addEventListener("keydown", function (e) {
-      if (e.key === "Enter" || e.key === " ") { e.preventDefault(); openOverlay(img); }
-    });
+    if (!link) {  // the image itself is the control (a link is focusable already)
+      img.setAttribute("tabindex", "0");
+      img.setAttribute("role", "button");
+      img.addEventListener("click", function () { openOverlay(img); });
+      img.addEventListener("keydown", function (e) {
+        if (e.key === "Enter" || e.key === " ") { e.preventDefault(); openOverlay(img); }
+      });
+    }
     var cap = figureCaption(img);
     if (cap) {
       var out = img.closest(".output, .cell_output > *");

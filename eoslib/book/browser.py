@@ -193,7 +193,10 @@ async ([rawTexSource]) => {
       while (a && a !== col) {
         const acs = getComputedStyle(a);
         if (scrollsX(acs)) { scrolls = inside(a.getBoundingClientRect()); break; }
-        if (clipsX(acs)) break;
+        if (clipsX(acs)) {  // cut here, unless the element fits this box (then look further up)
+          const ar = a.getBoundingClientRect();
+          if (r.left < ar.left - 1 || r.right > ar.right + 1) break;
+        }
         a = a.parentElement;
       }
       if (!scrolls) {
@@ -398,19 +401,21 @@ def _check_page(context, server: _Server, links: _Links, rel: str, shots: Path |
         if response.status >= 400 and response.url.startswith(local) and not response.url.endswith("/favicon.ico"):
             report.console_errors.append(f"HTTP {response.status} {response.url[len(local):]}")
 
+    source = (links.html / rel).read_text(errors="replace") if (links.html / rel).is_file() else ""
+    refresh = re.search(r'<meta[^>]+http-equiv=["\']refresh["\'][^>]+url=([^"\'>]+)', source, re.I)
+    if refresh:  # a redirect (the root index.html): its target is checked as a page of its own
+        target = server.base + str(Path(rel).parent / refresh.group(1).strip()).lstrip("./")
+        if (why := links.broken(target)) is not None:
+            report.broken_links.append(f"redirect to {why}")
+        page.close()
+        return report
     page.on("console", on_console)
     page.on("pageerror", lambda exc: report.console_errors.append(f"uncaught: {exc}"[:300]))
     page.on("response", on_response)
     page.route("**/*", on_request)
     try:
         page.goto(local + rel, wait_until="load", timeout=60_000)
-        try:
-            found = page.evaluate(_INSPECT_JS, [_RAW_TEX])
-        except Exception as exc:  # a redirecting page (index.html): check where it lands
-            if "context was destroyed" not in str(exc):
-                raise
-            page.wait_for_load_state("load", timeout=60_000)
-            found = page.evaluate(_INSPECT_JS, [_RAW_TEX])
+        found = page.evaluate(_INSPECT_JS, [_RAW_TEX])
     except Exception as exc:  # a page that cannot load is itself the finding
         report.console_errors.append(f"page did not load: {exc}"[:300])
         page.close()

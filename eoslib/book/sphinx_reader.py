@@ -244,6 +244,8 @@ def _collect_proof_titles(app: Any, doctree: Any) -> None:
         title = node[0].deepcopy()
         _plain_title(title)
         text = " ".join(title.astext().split())
+        if text.startswith("(") and text.endswith(")"):  # sphinx-proof's "(1.1: GFS sharpness)"
+            text = text[1:-1].strip()
         if text:
             titles[label] = (app.env.docname, str(realtype), text)
 
