@@ -80,3 +80,20 @@ def test_markdown_table_rejects_ragged_rows_and_bad_alignment():
         tables.markdown_table([[1, 2]], ["a", "b"], align="lx")
     with pytest.raises(ValueError, match="digits"):
         tables.format_cell(1.0, digits=0)
+
+
+def test_launch_buttons_wait_for_the_public_repository():
+    from types import SimpleNamespace
+
+    from eoslib.book.sphinx_reader import _launch_buttons_need_a_repository
+
+    launch = {"binderhub_url": "https://mybinder.org", "colab_url": "https://colab.research.google.com"}
+    for repo, shown in [("", False), ("https://github.com/executablebooks/jupyter-book", False),
+                        ("https://github.com/someone/eoslib", True)]:
+        config = SimpleNamespace(html_theme_options={"launch_buttons": dict(launch), "repository_url": repo},
+                                 html_context={})
+        _launch_buttons_need_a_repository(None, config)
+        got = config.html_theme_options["launch_buttons"]
+        assert (got["binderhub_url"] == launch["binderhub_url"]) is shown
+        assert (got["colab_url"] == launch["colab_url"]) is shown
+        assert config.html_context["default_mode"] == "light"

@@ -101,7 +101,7 @@ async ([rawTexSource]) => {
     return img.decode ? img.decode().catch(() => null) : null;
   }));
   const out = {rawTex: [], mathjaxErrors: [], clipped: [], scrolling: 0, wide: 0, scrollingSamples: [],
-               unfolded: [], figures: [],
+               unfolded: [], figures: [], shrunk: 0,
                brokenImages: [], links: [], title: document.title, mathjax: !!window.MathJax};
   const describe = (el) => {
     let s = el.tagName.toLowerCase();
@@ -215,6 +215,9 @@ async ([rawTexSource]) => {
     }
   }
   for (const img of document.querySelectorAll('.cell_output img')) {
+    // nominal size: the style width (retina PNGs) or the file's own width
+    const nominal = parseFloat(img.style.width) || img.naturalWidth;
+    if (nominal && img.width / nominal < 0.6) out.shrunk += 1;
     const alt = img.getAttribute('alt') || '';
     if (!alt.trim() || /\.(png|svg|jpe?g)$/i.test(alt)) out.figures.push('no alt text: ' + img.getAttribute('src'));
     else if (!img.classList.contains('eoslib-zoomable')) out.figures.push('does not enlarge: ' + alt.slice(0, 80));
@@ -253,6 +256,9 @@ class PageReport:
     scrolling_blocks: int = 0
     #: Of those, blocks whose content is wider than the whole column.
     wider_than_column: int = 0
+    #: Output figures shown at less than 60% of their nominal size (their text shrinks with
+    #: them; they enlarge on click). Reported, not a failure: figure widths are the notebooks'.
+    shrunk_figures: int = 0
     #: A few of the scrolling blocks, described.
     scrolling_samples: list[str] = field(default_factory=list)
     title: str = ""
@@ -283,6 +289,7 @@ class BookReport:
         c["pages_with_problems"] = sum(1 for p in self.pages if p.problems())
         c["scrolling_blocks"] = sum(p.scrolling_blocks for p in self.pages)
         c["wider_than_column"] = sum(p.wider_than_column for p in self.pages)
+        c["shrunk_figures"] = sum(p.shrunk_figures for p in self.pages)
         c["search_raw_tex"] = len(self.search_raw_tex)
         return c
 
@@ -293,7 +300,8 @@ class BookReport:
                  f"{c['pages_with_problems']} with problems"]
         lines.append("  " + ", ".join(f"{k.replace('_', ' ')} {c[k]}" for k in PageReport.PROBLEMS))
         lines.append(f"  horizontally scrolling blocks {c['scrolling_blocks']} "
-                     f"(content wider than the column: {c['wider_than_column']})")
+                     f"(content wider than the column: {c['wider_than_column']}); "
+                     f"figures shown below 60% of their size {c['shrunk_figures']}")
         rank = "not found" if self.search_rank is None else f"#{self.search_rank}"
         lines.append(f"  search {SEARCH_QUERY!r}: {SEARCH_TARGET} {rank}; raw TeX in results "
                      f"{c['search_raw_tex']}")
@@ -428,6 +436,7 @@ def _check_page(context, server: _Server, links: _Links, rel: str, shots: Path |
     report.wider_than_column = found["wide"]
     report.scrolling_samples = found["scrollingSamples"]
     report.unfolded_checks = found["unfolded"]
+    report.shrunk_figures = found["shrunk"]
     report.figures = found["figures"]
     report.broken_images = found["brokenImages"]
     report.broken_links = sorted({b for u in found["links"] if (b := links.broken(u))})
