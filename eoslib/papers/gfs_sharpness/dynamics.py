@@ -37,6 +37,8 @@ __all__ = [
     "gpgd_orbits",
     "detect_period",
     "max_relative_rise",
+    "GRID_CLASSES",
+    "classify_grid",
     "ConvergenceAnalysis",
     "convergence_analysis",
 ]
@@ -143,7 +145,7 @@ def scheduled_gd_run(w0, etas, *, max_norm: float = 1e6) -> ScalarRun:
 
 def _slice_step(state, eta, thr):
     """One GD step on the slice, tracking phi's worst rise and the first crossing below thr."""
-    w, phi_prev, worst, cross_t, cross_loss, t = state
+    w, phi_prev, worst, cross_t, cross_loss, cross_phi, t = state
     w_new = sc.gd_step(w, eta)
     b = jnp.square(w_new[0]) - jnp.square(w_new[2])
     phi = 2.0 * jnp.sqrt(b * b + 4.0)  # Zhu et al.'s closed form; GD stays on the slice
@@ -151,7 +153,8 @@ def _slice_step(state, eta, thr):
     first = (cross_t < 0) & (phi < thr)
     cross_t = jnp.where(first, t + 1.0, cross_t)
     cross_loss = jnp.where(first, sc.loss(w_new), cross_loss)
-    return w_new, phi, worst, cross_t, cross_loss, t + 1.0
+    cross_phi = jnp.where(first, phi, cross_phi)
+    return w_new, phi, worst, cross_t, cross_loss, cross_phi, t + 1.0
 
 
 class GridSummary(NamedTuple):
@@ -166,6 +169,7 @@ class GridSummary(NamedTuple):
       worst_rise: largest relative one-step increase of ``phi`` along the run.
       cross_step: first step with ``phi < 2/eta`` (-1 if none, 0 if already below).
       cross_loss: loss at that step (NaN if none).
+      cross_phi: ``phi`` at that step (NaN if none).
       diverged_at: first invalid step, -1 if none.
       num_steps: steps run.
     """
@@ -179,6 +183,7 @@ class GridSummary(NamedTuple):
     worst_rise: np.ndarray
     cross_step: np.ndarray
     cross_loss: np.ndarray
+    cross_phi: np.ndarray
     diverged_at: np.ndarray
     num_steps: int
 
@@ -208,14 +213,13 @@ def slice_grid(phi0s, pi0s, eta: float, num_steps: int, *, max_norm: float = 1e4
     thr = 2.0 / eta
     below = phi_init < thr
     zeros = jnp.zeros(n, w0.dtype)
+    # Not-yet-crossed runs carry 0 in cross_loss / cross_phi (a NaN would read as divergence).
     state = (w0, phi_init, zeros - 1.0, jnp.where(below, 0.0, -1.0),
-             jnp.where(below, sc.loss(w0), jnp.nan), zeros)
-    # NaN at a not-yet-crossed run would read as divergence: carry 0 there, restore after.
-    state = state[:4] + (jnp.nan_to_num(state[4], nan=0.0),) + state[5:]
+             jnp.where(below, sc.loss(w0), 0.0), jnp.where(below, phi_init, 0.0), zeros)
     res = gd.iterate_batched(_slice_step, state, num_steps,
                              args=(jnp.asarray(eta, w0.dtype), jnp.asarray(thr, w0.dtype)),
-                             max_norm=max_norm + num_steps)
-    w, phi, worst, cross_t, cross_loss, _ = res.final
+                             max_norm=max_norm + 2 * num_steps)
+    w, phi, worst, cross_t, cross_loss, cross_phi, _ = res.final
     shape = phi0.shape
     cross_t = np.asarray(cross_t).astype(int)
     return GridSummary(
@@ -224,6 +228,7 @@ def slice_grid(phi0s, pi0s, eta: float, num_steps: int, *, max_norm: float = 1e4
         phi=np.asarray(phi).reshape(shape), worst_rise=np.asarray(worst).reshape(shape),
         cross_step=cross_t.reshape(shape),
         cross_loss=np.where(cross_t >= 0, np.asarray(cross_loss), np.nan).reshape(shape),
+        cross_phi=np.where(cross_t >= 0, np.asarray(cross_phi), np.nan).reshape(shape),
         diverged_at=np.asarray(res.diverged_at).reshape(shape), num_steps=num_steps)
 
 
@@ -371,3 +376,27 @@ def convergence_analysis(phi, loss, eta: float, *, c1: float = 0.1, loss_floor: 
         crossed=bool(d_inf > 0), converged=bool(loss[-1] < loss_converged), delta=delta,
         delta_inf=d_inf, hypothesis=hyp, k_values=k_values, k_ratio=loss[hyp] / delta[hyp] ** 2,
         first_delta=float(delta[first[0]]) if first.size else math.nan, rate_excess=math.exp(excess))
+
+
+#: Class names of :func:`classify_grid`, in the order of their codes.
+GRID_CLASSES = ("in S", "monotone phi, not in S", "phi rises somewhere", "diverged", "not converged")
+
+
+def classify_grid(summary: GridSummary, member, *, rise_tol: float = 1e-12,
+                  loss_converged: float = 1e-12) -> np.ndarray:
+    """Code of every grid start (see :data:`GRID_CLASSES`).
+
+    Args:
+      summary: from :func:`slice_grid`.
+      member: boolean array, the start is in ``S`` (same shape as the grid).
+      rise_tol: a relative one-step rise of ``phi`` above this is a rise.
+      loss_converged: a run converged if its final loss is below this.
+    """
+    member = np.asarray(member, bool)
+    diverged = summary.diverged_at >= 0
+    mono = summary.worst_rise <= rise_tol
+    conv = summary.loss < loss_converged
+    code = np.where(mono, 1, 2)
+    code = np.where(member & mono, 0, code)
+    code = np.where(~conv, 4, code)
+    return np.where(diverged, 3, code)

@@ -19,6 +19,11 @@ __all__ = [
     "lemmas_3_10_3_12_figure",
     "lemmas_3_13_3_14_figure",
     "theorem_3_3_figure",
+    "figure_2",
+    "figure_8",
+    "runs_figure",
+    "final_sharpness_map",
+    "bifurcation_figure",
 ]
 
 
@@ -300,4 +305,134 @@ def theorem_3_3_figure(k_points: tuple[np.ndarray, np.ndarray], deltas: tuple[np
     ax.set_ylabel(r"$\mathcal{L}_{t'}\,/\,(\mathcal{L}_t(1-\delta_t/2)^{2(t'-t)})$")
     ax.set_title("(c) geometric decay of the loss")
     ax.legend(loc="lower left")
+    return fig
+
+
+_CLASS_COLORS = ("#0072B2", "#56B4E9", "#E69F00", "#D55E00", "0.85")
+
+
+def _runs_panels(ax_loss: plt.Axes, ax_sharp: plt.Axes, runs: Sequence[tuple[str, object]], eta: float) -> None:
+    for k, (label, run) in enumerate(runs):
+        t = run.times
+        ax_loss.semilogy(t, np.maximum(run.loss, 1e-300), color=f"C{k}", lw=0.8, label=label)
+        ax_sharp.plot(t, run.sharpness, color=f"C{k}", lw=0.5, alpha=0.5)
+        ax_sharp.plot(t, run.phi, color=f"C{k}", lw=1.8, label=rf"$\phi$, {label}")
+    ax_sharp.plot([], [], color="0.5", lw=0.5, label=r"$\lambda_{\max}$ (thin)")
+    ax_sharp.axhline(2 / eta, color="k", ls="--", lw=0.8, label=r"$2/\eta$")
+    ax_loss.set_ylim(1e-32, None)
+    for ax in (ax_loss, ax_sharp):
+        ax.set_xscale("symlog", linthresh=100)
+        ax.set_xlim(0, None)
+        ax.set_xlabel("GD step $t$")
+    ax_loss.set_ylabel(r"loss $\mathcal{L}(\mathbf{w}^{(t)})$")
+    ax_sharp.set_ylabel("sharpness")
+
+
+def figure_2(runs: Sequence[tuple[str, object]], eta: float, phi0: np.ndarray, pi0: np.ndarray,
+             classes: np.ndarray, class_names: Sequence[str]) -> plt.Figure:
+    """Figure 2: (a) loss, (b) sharpness and GFS sharpness of GD runs; (c) the slice grid of
+    initialisations coloured by class (in ``S`` / monotone ``phi`` / not monotone / diverged / ...).
+
+    Args:
+      runs: ``(label, ScalarRun)`` pairs.
+      eta: step size.
+      phi0, pi0: 1-D grid axes; ``classes`` has shape ``(len(pi0), len(phi0))`` with values
+        indexing ``class_names``.
+    """
+    from matplotlib.colors import ListedColormap
+
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
+    _runs_panels(axes[0], axes[1], runs, eta)
+    axes[0].set_title("(a) training loss")
+    axes[0].legend(loc="lower left")
+    axes[1].set_title(r"(b) sharpness and GFS sharpness")
+    axes[1].legend(loc="upper right")
+    ax = axes[2]
+    cmap = ListedColormap(_CLASS_COLORS[:len(class_names)])
+    ax.pcolormesh(phi0 * eta / 2, pi0, classes, cmap=cmap, vmin=-0.5, vmax=len(class_names) - 0.5, shading="nearest")
+    for k, name in enumerate(class_names):
+        ax.scatter([], [], marker="s", color=_CLASS_COLORS[k], label=f"{name} ({int(np.sum(classes == k))})")
+    ax.set_xlabel(r"$\eta\,\phi(\mathbf{w}^{(0)})/2$")
+    ax.set_ylabel(r"$\pi(\mathbf{w}^{(0)})$")
+    ax.set_title("(c) initialisations on the slice $(x,x,y,y)$")
+    ax.legend(loc="upper right", fontsize=7, frameon=True, framealpha=0.9)
+    return fig
+
+
+def figure_8(runs: Sequence[tuple[str, object]], eta: float, start: int) -> plt.Figure:
+    """Figure 8: ``eta lambda_max / 2`` and ``eta phi / 2`` from step ``start`` on (zoom of 2b)."""
+    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    for k, (label, run) in enumerate(runs):
+        m = run.times >= start
+        ax.plot(run.times[m], run.sharpness[m] * eta / 2, color=f"C{k}", lw=0.5, alpha=0.6)
+        ax.plot(run.times[m], run.phi[m] * eta / 2, color=f"C{k}", lw=1.8, label=rf"$\eta\phi/2$, {label}")
+    ax.plot([], [], color="0.5", lw=0.5, label=r"$\eta\lambda_{\max}/2$ (thin)")
+    ax.axhline(1.0, color="k", ls="--", lw=0.8, label=r"$2/\eta$")
+    ax.set_ylim(0.994, 1.002)
+    ax.set_xlabel("GD step $t$")
+    ax.set_ylabel(r"sharpness $\times\,\eta/2$")
+    ax.set_title("Figure 8: the final sharpness is just below $2/\\eta$")
+    ax.legend(loc="lower right")
+    return fig
+
+
+def runs_figure(runs: Sequence[tuple[str, object]], eta: float, title: str) -> plt.Figure:
+    """Loss and (GFS) sharpness of scalar-network GD runs, side by side."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    _runs_panels(axes[0], axes[1], runs, eta)
+    axes[0].set_title(f"(a) {title}: loss")
+    axes[1].set_title("(b) sharpness and GFS sharpness")
+    axes[1].legend(loc="upper right")
+    return fig
+
+
+def final_sharpness_map(phi0: np.ndarray, pi0: np.ndarray, ratio: np.ndarray, eta: float,
+                        marks: Sequence[tuple[float, float, str]] = ()) -> plt.Figure:
+    """Figure 3: final ``eta lambda_max / 2`` over the grid of slice initialisations (NaN: diverged)."""
+    fig, ax = plt.subplots(figsize=(7.5, 5))
+    mesh = ax.pcolormesh(phi0 * eta / 2, pi0, ratio, cmap="viridis", vmin=0.2, vmax=1.0, shading="nearest")
+    fig.colorbar(mesh, ax=ax, label=r"final $\eta\,\lambda_{\max}/2$ (white: diverged)")
+    ax.axvline(1.0, color="w", lw=0.8, ls="--")
+    for x, y, label in marks:
+        ax.plot([x * eta / 2], [y], "x", color="C1", ms=8)
+        ax.annotate(label, (x * eta / 2, y), textcoords="offset points", xytext=(6, 4), color="C1", fontsize=8)
+    ax.set_xlabel(r"$\eta\,\phi(\mathbf{w}^{(0)})/2$")
+    ax.set_ylabel(r"$\pi(\mathbf{w}^{(0)})$")
+    ax.set_title("Figure 3: sharpness at convergence")
+    return fig
+
+
+def bifurcation_figure(phi: np.ndarray, products: np.ndarray, orbits: np.ndarray, eta: float, *,
+                       xlim: tuple[float, float] | None = None, highlight: np.ndarray | None = None,
+                       highlight_label: str = "", title: str = "") -> plt.Figure:
+    """GPGD bifurcation diagram: the orbit products of GPGD from each GD iterate, plotted at
+    that iterate's ``eta phi / 2``, overlaid with the GD pairs ``(eta phi_t / 2, pi_t)``.
+
+    Args:
+      phi, products: ``phi_t`` and ``pi_t`` of the GD iterates ``(T,)``.
+      orbits: ``(T, K)`` GPGD products after the burn-in.
+      eta: step size.
+      xlim: optional range of ``eta phi / 2``.
+      highlight: optional boolean ``(T,)`` mask of GD iterates to mark.
+    """
+    fig, ax = plt.subplots(figsize=(9, 5))
+    x = np.repeat(phi[:, None] * eta / 2, orbits.shape[1], axis=1)
+    ax.scatter(x.ravel(), orbits.ravel(), s=0.3, color="0.35", alpha=0.6, rasterized=True)
+    ax.scatter([], [], s=8, color="0.35", label="GPGD periodic or chaotic points")
+    ax.scatter(phi * eta / 2, products, s=5, color="C1", label=r"GD iterates $(\eta\phi_t/2,\ \pi_t)$", zorder=3)
+    if highlight is not None and np.any(highlight):
+        ax.scatter(phi[highlight] * eta / 2, products[highlight], s=18, facecolors="none", edgecolors="C2",
+                   lw=0.8, label=highlight_label, zorder=4)
+    ax.axvline(1.0, color="k", ls="--", lw=0.8)
+    if xlim is not None:
+        ax.set_xlim(*xlim)
+        sel = (phi * eta / 2 >= xlim[0]) & (phi * eta / 2 <= xlim[1])
+        if np.any(sel):
+            vals = np.concatenate([orbits[sel].ravel(), products[sel]])
+            pad = 0.05 * (vals.max() - vals.min() + 1e-9)
+            ax.set_ylim(vals.min() - pad, vals.max() + pad)
+    ax.set_xlabel(r"$\eta\,\phi/2$")
+    ax.set_ylabel(r"product $\pi$")
+    ax.set_title(title)
+    ax.legend(loc="upper left", markerscale=2)
     return fig

@@ -69,6 +69,7 @@ __all__ = [
     "gpgd_product_map",
     "check_weights",
     "gradient_flow_ode",
+    "top_eigen_alignment",
 ]
 
 
@@ -488,3 +489,22 @@ def _ode_solve(w0, t_final, rtol, atol, solver, max_steps):
         return sol.ys[-1], sol.stats["num_accepted_steps"]
 
     return jax.vmap(one)(w0)
+
+
+def top_eigen_alignment(w) -> tuple[Array, Array]:
+    """``|cos angle(grad pi, u_1)|`` and ``lambda_max``: the stable set of Damian et al. (App. A).
+
+    ``grad L = (pi - 1) grad pi``, so ``grad L . u_1 = 0`` away from the minima exactly when
+    ``grad pi`` is orthogonal to the top Hessian eigenvector ``u_1``.
+
+    Args:
+      w: weights ``(..., D)``.
+
+    Returns:
+      ``(cosine, sharpness)``, each over the leading axes (``u_1`` from a dense ``eigh``).
+    """
+    w = check_weights(w)
+    lam, vec = jnp.linalg.eigh(hessian(w))
+    g = leave_one_out_products(w)
+    cos = jnp.abs(jnp.sum(g * vec[..., :, -1], -1)) / jnp.linalg.norm(g, axis=-1)
+    return cos, lam[..., -1]
