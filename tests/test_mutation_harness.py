@@ -181,3 +181,15 @@ def test_two_step_selection_includes_its_closed_forms():
     sel = select.select("two_step")
     assert "eoslib.papers.two_step.quartic:orbit_deltas" in sel.roots
     assert all(not t.module.rsplit(".", 1)[1].startswith("plots") for t in sel.targets.values())
+
+
+def test_survivor_contexts_are_recognised():
+    src = ('def f(x, tol=1e-9):\n    x = _real("x", x, 0.0, 2.0)\n    y = brentq(g, 0, 1, xtol=1e-15)\n'
+           '    s = "a" if x != 1 else "b"\n    return x * 2.0 + 1e8\n\n'
+           'def label(a):\n    return f"{a + 1}"\n')
+    ctx = {(m.line, m.op): m.context for m in mm.generate("m", "f", src)}
+    assert ctx[(2, "const 2.0->2.1")] == "validation"
+    assert ctx[(3, "const 1e-15->1.0500000000000001e-15")] == "setting"
+    assert ctx[(4, "cmp !=->==")] == "display"
+    assert ctx[(5, "const 2.0->2.1")] == ""
+    assert ctx[(5, "const 100000000.0->105000000.0")] == "setting"

@@ -94,3 +94,27 @@ def test_quasi_symmetric_init_without_noise_is_the_unbalanced_point():
     np.testing.assert_allclose(np.asarray(Z), np.asarray(X0) / 1.5, rtol=1e-15)
     Y, Z = mf.quasi_symmetric_init(X0, 1.5, 1e-3, jax.random.PRNGKey(0))
     assert 0 < float(jnp.max(jnp.abs(Y - 1.5 * X0))) < 1e-2  # the noise is there, and small
+
+
+def test_theorem4_t1_is_the_ceiling_of_its_log_ratio():
+    """T1 = ceil(log_2.56(1.35 / (pi beta^2))), beta = (1 + 1.1/pi) eps, on a dense grid of eps.
+
+    The ceiling hides small changes at any single eps; on a grid some eps sits near a jump.
+    Kills ``theorem4_t1``: ``1.35 -> 1.4175`` and ``2.56 -> 2.688``.
+    """
+    from eoslib.papers.two_step import relu_neuron as rn
+
+    for eps in np.geomspace(1e-4, 0.1, 400):
+        beta = (1.0 + 1.1 / np.pi) * eps
+        ratio = 1.35 / (np.pi * beta * beta)
+        t1 = rn.theorem4_t1(float(eps))
+        assert 2.56**t1 >= ratio * (1 - 1e-12) and (t1 == 0 or 2.56 ** (t1 - 1) < ratio * (1 + 1e-12))
+
+
+@pytest.mark.parametrize("eta,stable", [(0.98, True), (1.02, False)])
+def test_quartic_stable_set_at_the_threshold(eta, stable):
+    """At the minimum x = 1 of (x^2 - 1)^2 / 4, f'' = 2: stable iff eta <= 1 (2 <= 2/eta).
+
+    Kills ``quartic_stable_set``: ``2.0 / e -> 2.1 / e`` (the other tests use eta = 0.9, 1.1).
+    """
+    assert bool(ss.quartic_stable_set(np.array([1.0]), eta)[0]) is stable

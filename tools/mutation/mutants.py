@@ -78,6 +78,7 @@ class Mutant:
     start: tuple[int, int]  # (line, col) 1-based line, utf-8 byte col
     end: tuple[int, int]
     replacement: str
+    context: str = ""  # "display" | "validation" | "setting" | "" (see :func:`_context`)
 
     def apply(self, source: str) -> str:
         """The module source with this mutant applied (and the scaling helper appended)."""
@@ -146,6 +147,47 @@ def _skipped_subtrees(root: ast.AST) -> set[int]:
     return out
 
 
+_VALIDATORS = ("_real", "_reals", "_int", "_float", "_check", "_validate", "_positive", "_pos")
+_SETTING_KW = ("tol", "xtol", "rtol", "atol", "maxiter", "max_norm", "max_iter", "num_", "n_", "seed", "steps")
+
+
+def _is_str(n: ast.AST) -> bool:
+    return isinstance(n, ast.JoinedStr) or (isinstance(n, ast.Constant) and isinstance(n.value, str))
+
+
+def _context(node: ast.AST, parents: dict[int, ast.AST], fn: ast.AST) -> str:
+    """Why a mutant may not touch a prediction: display text, an input range, a numerical setting.
+
+    Only used to explain survivors; every mutant is run and counted.
+    """
+    rets = [r.value for r in ast.walk(fn) if isinstance(r, ast.Return) and r.value is not None] \
+        if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)) else []
+    if rets and all(_is_str(v) for v in rets):
+        return "display"
+    n = node
+    while id(n) in parents:
+        p = parents[id(n)]
+        if isinstance(p, ast.IfExp) and n is p.test and _is_str(p.body) and _is_str(p.orelse):
+            return "display"
+        if isinstance(p, ast.Call):
+            f = p.func
+            name = f.id if isinstance(f, ast.Name) else f.attr if isinstance(f, ast.Attribute) else ""
+            if name.startswith(_VALIDATORS) and n is not f:
+                return "validation"
+            if name == "append" and p.args and _is_str(p.args[0]):
+                return "display"
+        if isinstance(p, ast.keyword) and p.arg and any(p.arg.startswith(k) or p.arg.endswith(k) for k in _SETTING_KW):
+            return "setting"
+        if isinstance(p, ast.stmt):
+            break
+        n = p
+    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
+        v = abs(node.value)
+        if v >= 1000 or 0 < v <= 1e-6:
+            return "setting"
+    return ""
+
+
 def _const_mutation(v: object) -> object | None:
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         return None
@@ -180,13 +222,20 @@ def generate(module: str, qualname: str, source: str) -> list[Mutant]:
         methods = [b for b in root.body if isinstance(b, (ast.FunctionDef, ast.AsyncFunctionDef))]
         nodes = [n for m in methods for n in ast.walk(m)]
     out: list[Mutant] = []
+    parents = {id(c): p for p in ast.walk(root) for c in ast.iter_child_nodes(p)}
+    owner: dict[int, ast.AST] = {}
+    for f in ast.walk(root):
+        if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            for c in ast.walk(f):
+                owner[id(c)] = f  # innermost wins: walk order visits outer functions first
 
     def add(node: ast.AST, op: str, text: str, *, start=None, end=None) -> None:
         s = start or (node.lineno, node.col_offset)
         e = end or (node.end_lineno, node.end_col_offset)
         mid = f"{module}:{qualname}:{s[0]}:{s[1]}:{op}"
         before = _segment(lines_b, node) if start is None else "return " + seg(node)
-        out.append(Mutant(mid, module, qualname, s[0], op, _short(before), _short(text), s, e, text))
+        ctx = _context(node, parents, owner.get(id(node), root))
+        out.append(Mutant(mid, module, qualname, s[0], op, _short(before), _short(text), s, e, text, ctx))
 
     for n in nodes:
         if id(n) in skip:

@@ -184,6 +184,30 @@ def _timeout(cov: dict, nodes: list[str]) -> float:
     return 90.0 + 4.0 * sum(d.get(n, 5.0) for n in nodes)
 
 
+def _stamp(rec: dict, tests_hash: str) -> str:
+    """What a cached result depends on: the killing test's file, or (survived) all the test files.
+
+    Adding or strengthening tests can only kill more: a kill stays valid while the file of the
+    test that made it is unchanged; a survivor is rerun whenever any of the paper's tests changes.
+    """
+    by = rec.get("by", "")
+    if rec["status"] == "killed" and by.startswith("tests/") and "::" in by:
+        f = ROOT / by.split("::", 1)[0]
+        return "file:" + (_hash_files([f]) if f.exists() else "gone")
+    return "all:" + tests_hash
+
+
+def _valid(rec: dict | None, tests_hash: str) -> bool:
+    if rec is None or "tests_hash" not in rec:
+        return False
+    stamp = rec["tests_hash"]
+    if stamp.startswith("file:"):
+        return stamp == _stamp(rec, tests_hash)
+    if rec.get("notebooks_tried") is not None and rec["status"] == "killed":
+        return True  # killed by a notebook: valid while the function is unchanged
+    return stamp == "all:" + tests_hash
+
+
 def _killed(ans: dict | None) -> tuple[bool, str]:
     if ans is None:
         return True, "timeout"
@@ -219,11 +243,11 @@ def run_paper(paper: str, *, jobs: int = 2, budget_minutes: float = 60.0, notebo
             lo, hi = _target_lines(t)
             fn_nodes = _module_nodes(cov, t.path) if t.kind == "constant" else _nodes_for(cov, t, lo, hi)
             for m in mm.generate(t.module, t.qualname, src):
-                key = f"{m.id}|{seg}|{tests_hash}"
+                key = f"{m.id}|{seg}"
                 line_nodes = fn_nodes if t.kind == "constant" else _nodes_for(cov, t, m.start[0], m.end[0])
                 plan.append((t, m, key, line_nodes, [n for n in fn_nodes if n not in line_nodes]))
         # a deterministic, hash-ordered sample: a run cut by its budget is an unbiased sample
-        todo = sorted((p for p in plan if p[2] not in cache), key=lambda p: hashlib.sha1(p[1].id.encode()).hexdigest())
+        todo = sorted((p for p in plan if not _valid(cache.get(p[2]), tests_hash)), key=lambda p: hashlib.sha1(p[1].id.encode()).hexdigest())
         log(f"{paper}: {len(sel.targets)} targets, {len(plan)} mutants, {len(plan) - len(todo)} cached")
         queue = list(todo)
         done = [0]
@@ -255,6 +279,7 @@ def run_paper(paper: str, *, jobs: int = 2, budget_minutes: float = 60.0, notebo
                     hits = set(probe.read_text().split())
                     rec["probe"] = "scaled" if "scaled" in hits else "noop"
                 rec["seconds"] = round(time.monotonic() - t0, 1)
+                rec["tests_hash"] = _stamp(rec, tests_hash)
                 with lock:
                     cache[key] = rec
                     done[0] += 1
@@ -282,10 +307,13 @@ def run_notebooks(paper: str, sel: Selection, plan, cache: dict, cache_path: Pat
     """Stage 3: survivors against the notebooks whose prediction checks use their function."""
     deadline = time.monotonic() + 60 * budget_minutes
     tmp = Path(tempfile.mkdtemp(prefix=f"mutnb_{paper}_"))
-    for t, m, key, _, _ in plan:
-        rec = cache.get(key)
-        if rec is None or rec["status"] != "survived" or rec.get("notebooks_tried"):
-            continue
+    # survivors no unit test executes first; display/validation/setting mutants are not worth a notebook
+    cands = [(t, m, key) for t, m, key, _, _ in plan
+             if (r := cache.get(key)) is not None and r["status"] == "survived" and not r.get("notebooks_tried")
+             and not m.context and sel.used_by.get(t.key)]
+    cands.sort(key=lambda c: (cache[c[2]].get("covered", True), c[0].key not in sel.roots, c[1].id))
+    for t, m, key in cands:
+        rec = cache[key]
         if time.monotonic() > deadline:
             log("notebook budget spent")
             break
@@ -319,6 +347,12 @@ def run_notebooks(paper: str, sel: Selection, plan, cache: dict, cache_path: Pat
 def _reason(t: Target, m: mm.Mutant, rec: dict) -> str:
     if m.op == "ret" and rec.get("probe") == "noop":
         return "equivalent: the return value carries no float"
+    if m.context == "display":
+        return "display text only (a label or description), not a prediction"
+    if m.context == "validation":
+        return "an input-validation bound, not a prediction"
+    if m.context == "setting":
+        return "a numerical setting (tolerance, cap, sample size, bracket)"
     if not rec.get("covered"):
         return "no unit test executes this code"
     if m.op.startswith("cmp") and "==" not in m.op:
@@ -327,11 +361,14 @@ def _reason(t: Target, m: mm.Mutant, rec: dict) -> str:
 
 
 def summarize(paper: str, sel: Selection, plan, cache: dict) -> dict:
+    tests_hash = _hash_files(test_files(paper))
     per: dict[str, dict] = defaultdict(lambda: {"mutants": 0, "killed": 0, "run": 0})
     survivors = []
     counts = defaultdict(int)
     for t, m, key, _, _ in plan:
         rec = cache.get(key)
+        if rec is not None and not _valid(rec, tests_hash):
+            rec = None
         p = per[t.key]
         p["mutants"] += 1
         counts["mutants"] += 1
@@ -354,7 +391,7 @@ def summarize(paper: str, sel: Selection, plan, cache: dict) -> dict:
         "paper": paper,
         "counts": dict(counts),
         "kill_rate": round(counts["killed"] / run, 4) if run else None,
-        "roots": sorted(k.split(":", 1)[1] if False else k.replace(f"eoslib.papers.{paper}.", "") for k in sel.roots),
+        "roots": sorted(k.replace(f"eoslib.papers.{paper}.", "") for k in sel.roots),
         "targets": {k.replace(f"eoslib.papers.{paper}.", ""): v for k, v in sorted(per.items())},
         "survivors": survivors,
     }
