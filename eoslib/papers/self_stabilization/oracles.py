@@ -45,6 +45,7 @@ __all__ = [
     "Taylor",
     "evaluate",
     "Evaluator",
+    "DenseEvaluator",
     "dense_taylor",
     "RandomSmoothLoss",
     "sharpness_fd",
@@ -143,6 +144,8 @@ class Taylor(NamedTuple):
       grad_S_perp: ``P_u^perp grad S``.
       hvps: Hessian-vector products spent by Lanczos.
       converged: whether Lanczos met its tolerance.
+
+    ``grad_S`` and ``grad_S_perp`` are None for a light evaluation (see :class:`Evaluator`).
     """
 
     point: Array
@@ -176,20 +179,23 @@ class Taylor(NamedTuple):
         return jnp.vdot(self.grad_S_perp, self.grad_S_perp)
 
 
-@partial(jax.jit, static_argnames=("f", "k", "max_iter"))
-def _evaluate(f, p, v0, reference, tol, v0_noise, key, *, k, max_iter):
+@partial(jax.jit, static_argnames=("f", "k", "max_iter", "with_grad_S"))
+def _evaluate(f, p, v0, reference, tol, v0_noise, key, *, k, max_iter, with_grad_S=True):
     loss, g = jax.value_and_grad(f)(p)
     res = curvature.lanczos(lambda v: curvature.hvp(f, p, v), p.shape[0], k, v0=v0, tol=tol,
                             max_iter=max_iter, key=key, v0_noise=v0_noise, dtype=p.dtype)
     V = fix_signs(res.eigenvectors, reference)
     u = V[:, 0]
-    gs = curvature.third_derivative_vv(f, p, u)
-    return Taylor(p, loss, g, res.eigenvalues, V, gs, perp(gs, u), res.num_iterations,
-                  res.converged)
+    if with_grad_S:
+        gs = curvature.third_derivative_vv(f, p, u)
+        gsp = perp(gs, u)
+    else:
+        gs = gsp = None
+    return Taylor(p, loss, g, res.eigenvalues, V, gs, gsp, res.num_iterations, res.converged)
 
 
 def evaluate(f: Loss, p: Array, v0: Array, *, k: int = 1, tol: float = 1e-7, max_iter: int = 100,
-             v0_noise: float = 1e-3, key: Array | None = None) -> Taylor:
+             v0_noise: float = 1e-3, key: Array | None = None, with_grad_S: bool = True) -> Taylor:
     """Loss, gradient, top-``k`` eigenpairs (warm-started Lanczos) and ``grad S`` at ``p``.
 
     The eigenvectors' signs are aligned with the columns of ``v0`` (the previous eigenvectors),
@@ -204,6 +210,7 @@ def evaluate(f: Loss, p: Array, v0: Array, *, k: int = 1, tol: float = 1e-7, max
       max_iter: Lanczos iteration cap, in [k, inf).
       v0_noise: random component mixed into the warm start (see :func:`eoslib.curvature.lanczos`).
       key: PRNG key of that component.
+      with_grad_S: also compute ``grad S`` (else ``grad_S`` and ``grad_S_perp`` are None).
 
     Returns:
       :class:`Taylor`.
@@ -216,43 +223,88 @@ def evaluate(f: Loss, p: Array, v0: Array, *, k: int = 1, tol: float = 1e-7, max
     max_iter = _int("max_iter", max_iter, k)
     key = jax.random.PRNGKey(0) if key is None else key
     return _evaluate(f, p, v0, v0, jnp.asarray(tol, p.dtype), jnp.asarray(v0_noise, p.dtype), key,
-                     k=int(k), max_iter=max_iter)
+                     k=int(k), max_iter=max_iter, with_grad_S=bool(with_grad_S))
 
 
 class Evaluator:
     """Stateful warm-started :func:`evaluate`: remembers the last eigenvectors and counts HVPs.
 
+    Lanczos keeps a ``max_iter x d`` basis, and its cost per iteration grows with that size, so
+    warm-started calls use a small ``max_iter``; a call that does not converge is repeated from
+    its own result with ``max_iter_cold``.
+
     Args:
       f: scalar loss.
       v0: initial warm start ``(d, k_max)`` (random or from a previous run).
       tol: Lanczos tolerance.
-      max_iter: Lanczos cap.
+      max_iter: Lanczos cap of warm-started calls.
+      max_iter_cold: Lanczos cap of the retries (and of cold starts).
+      v0_noise: random component of the warm starts.
     """
 
-    def __init__(self, f: Loss, v0: Array, *, tol: float = 1e-7, max_iter: int = 100,
-                 v0_noise: float = 1e-3):
+    def __init__(self, f: Loss, v0: Array, *, tol: float = 1e-7, max_iter: int = 40,
+                 max_iter_cold: int = 300, v0_noise: float = 1e-3):
         self.f = f
         self.vectors = jnp.asarray(v0).reshape(v0.shape[0], -1)
         self.tol = tol
         self.max_iter = max_iter
+        self.max_iter_cold = max_iter_cold
         self.v0_noise = v0_noise
         self.hvps = 0
         self.calls = 0
+        self.grad_S_evals = 0
+        self.retries = 0
         self._key = jax.random.PRNGKey(0)
 
-    def __call__(self, p: Array, k: int = 1) -> Taylor:
-        """Evaluate at ``p`` with ``k`` eigenpairs, warm-started from the stored vectors."""
+    def __call__(self, p: Array, k: int = 1, v0_noise: float | None = None, *,
+                 with_grad_S: bool = True) -> Taylor:
+        """Evaluate at ``p`` with ``k`` eigenpairs, warm-started from the stored vectors.
+
+        ``v0_noise`` overrides the random component of the warm start for this call (a
+        re-evaluation after a tiny move needs almost none); ``with_grad_S=False`` skips
+        ``grad S`` (a "light" evaluation: loss, gradient and eigenpairs only).
+        """
         self._key, sub = jax.random.split(self._key)
         v0 = self.vectors[:, :k]
         if v0.shape[1] < k:
             extra = jax.random.normal(sub, (v0.shape[0], k - v0.shape[1]), v0.dtype)
             v0 = jnp.concatenate([v0, extra], axis=1)
-        q = evaluate(self.f, p, v0, k=k, tol=self.tol, max_iter=self.max_iter,
-                     v0_noise=self.v0_noise, key=sub)
+        noise = self.v0_noise if v0_noise is None else v0_noise
+        q = evaluate(self.f, p, v0, k=k, tol=self.tol, max_iter=self.max_iter, v0_noise=noise,
+                     key=sub, with_grad_S=with_grad_S)
+        if not bool(q.converged):
+            self.retries += 1
+            self.hvps += int(q.hvps)
+            q = evaluate(self.f, p, q.vectors, k=k, tol=self.tol, max_iter=self.max_iter_cold,
+                         v0_noise=noise, key=sub, with_grad_S=with_grad_S)
         self.hvps += int(q.hvps)
         self.calls += 1
+        self.grad_S_evals += int(with_grad_S)
         self.vectors = jnp.concatenate([q.vectors, self.vectors[:, k:]], axis=1)
         return q
+
+    def complete(self, q: Taylor, lambda2_tol: float = 1e-4) -> Taylor:
+        """Add ``grad S`` (if missing) and ``lambda_2`` to an evaluation with one eigenpair.
+
+        ``lambda_2`` is the top eigenvalue of the deflated Hessian ``P H P``
+        (``P = I - u u^T``) by Lanczos from the stored second vector, at the looser tolerance
+        ``lambda2_tol`` (it only monitors Assumption 2).
+        """
+        self._key, sub = jax.random.split(self._key)
+        v2 = self.vectors[:, 1] if self.vectors.shape[1] > 1 else jax.random.normal(sub, q.u.shape, q.u.dtype)
+        need = q.grad_S is None
+        tol = jnp.asarray(lambda2_tol, q.point.dtype)
+        out = _complete(self.f, q, v2, tol, sub, max_iter=self.max_iter, need_grad_S=need)
+        if not bool(out.converged):
+            self.retries += 1
+            self.hvps += int(out.hvps) - int(q.hvps)
+            out = _complete(self.f, q, out.vectors[:, 1], tol, sub, max_iter=self.max_iter_cold,
+                            need_grad_S=need)
+        self.hvps += int(out.hvps) - int(q.hvps)
+        self.grad_S_evals += int(need)
+        self.vectors = out.vectors if self.vectors.shape[1] <= 2 else jnp.concatenate(
+            [out.vectors, self.vectors[:, 2:]], axis=1)
+        return out
 
 
 class RandomSmoothLoss:
@@ -314,8 +366,54 @@ def sharpness_fd(sharpness: Callable[[Array], Array], theta: Array, directions: 
     return np.asarray(out)
 
 
+@partial(jax.jit, static_argnames=("f", "max_iter", "need_grad_S"))
+def _complete(f, q, v2, tol, key, *, max_iter, need_grad_S):
+    p, u = q.point, q.vectors[:, 0]
+    if need_grad_S:
+        gs = curvature.third_derivative_vv(f, p, u)
+        gsp = perp(gs, u)
+    else:
+        gs, gsp = q.grad_S, q.grad_S_perp
+    # lambda_2 = top eigenvalue of the deflated operator P H P, P = I - u u^T
+    res = curvature.lanczos(lambda v: perp(curvature.hvp(f, p, perp(v, u)), u), p.shape[0], 1,
+                            v0=perp(v2, u), tol=tol, max_iter=max_iter, key=key, dtype=p.dtype)
+    u2 = fix_signs(res.eigenvectors, v2[:, None])[:, 0]
+    vals = jnp.stack([q.eigenvalues[0], res.eigenvalues[0]])
+    return Taylor(p, q.loss, q.grad, vals, jnp.stack([u, u2], axis=1), gs, gsp,
+                  q.hvps + res.num_iterations, q.converged & res.converged)
+
+
+class DenseEvaluator:
+    """:class:`Evaluator`'s interface by dense Hessians (toy models): same calls, exact eigenpairs.
+
+    Args:
+      f: scalar loss of a small flat vector.
+      v0: sign reference ``(d,)`` or ``(d, k)``.
+    """
+
+    def __init__(self, f: Loss, v0: Array):
+        self.f = f
+        self.vectors = jnp.asarray(v0).reshape(v0.shape[0], -1)
+        self.hvps = self.calls = self.grad_S_evals = self.retries = 0
+
+    def __call__(self, p: Array, k: int = 1, v0_noise: float | None = None, *,
+                 with_grad_S: bool = True) -> Taylor:
+        q = dense_taylor(self.f, p, self.vectors)
+        self.vectors = q.vectors[:, : max(k, self.vectors.shape[1])]
+        self.calls += 1
+        q = q._replace(eigenvalues=q.eigenvalues[:k], vectors=q.vectors[:, :k])
+        return q if with_grad_S else q._replace(grad_S=None, grad_S_perp=None)
+
+    def complete(self, q: Taylor, lambda2_tol: float = 1e-4) -> Taylor:
+        full = dense_taylor(self.f, q.point, self.vectors)
+        return full._replace(eigenvalues=full.eigenvalues[:2], vectors=full.vectors[:, :2])
+
+
 def dense_taylor(f: Loss, theta: Array, reference: Array | None = None) -> Taylor:
     """:class:`Taylor` by dense Hessian and ``eigh`` (toy models; all eigenpairs, descending).
+
+    Compiled once per ``f`` (which must be hashable, e.g. a module-level function or a frozen
+    dataclass's method).
 
     Args:
       f: scalar loss.
@@ -323,13 +421,18 @@ def dense_taylor(f: Loss, theta: Array, reference: Array | None = None) -> Taylo
       reference: ``(d,)`` or ``(d, m)`` sign reference for the leading eigenvectors.
     """
     theta = jnp.asarray(theta)
+    ref = None if reference is None else jnp.asarray(reference).reshape(theta.shape[0], -1)
+    return _dense_taylor(f, theta, ref)
+
+
+@partial(jax.jit, static_argnames=("f",))
+def _dense_taylor(f, theta, ref):
     loss, g = jax.value_and_grad(f)(theta)
     H = curvature.hessian(f, theta)
     w, V = jnp.linalg.eigh(0.5 * (H + H.T))
     w, V = w[::-1], V[:, ::-1]
-    if reference is not None:
-        ref = jnp.asarray(reference).reshape(theta.shape[0], -1)
-        V = V.at[:, : ref.shape[1]].set(fix_signs(V[:, : ref.shape[1]], ref))
+    if ref is not None:
+        V = V.at[:, : ref.shape[1]].set(fix_signs(V[:, : ref.shape[1]], ref.astype(V.dtype)))
     u = V[:, 0]
     gs = curvature.third_derivative_vv(f, theta, u)
     return Taylor(theta, loss, g, w, V, gs, perp(gs, u), jnp.asarray(0), jnp.asarray(True))

@@ -108,8 +108,11 @@ class ToyModel:
 
     def constrained(self, num_steps: int, z0: float = 0.0) -> np.ndarray:
         """The constrained trajectory ``theta^dagger_t = (0, 0, z0 + eta t)``, ``t = 0..num_steps``."""
-        t = np.arange(_int("num_steps", num_steps, 0) + 1)
-        return np.stack([np.zeros(t.size), np.zeros(t.size), z0 + self.eta * t], axis=1)
+
+        n = _int("num_steps", num_steps, 0) + 1
+        # z accumulated step by step, exactly as GD adds eta to it (bitwise equal iterates)
+        z = np.cumsum(np.concatenate([[z0], np.full(n - 1, self.eta)]))
+        return np.stack([np.zeros(n), np.zeros(n), z], axis=1)
 
     def beta_s_to_t(self, s: np.ndarray, t: np.ndarray) -> np.ndarray:
         """Closed form ``beta_{s->t} = beta (1 - eta lam)^{t-s}`` (``s <= t``)."""
