@@ -143,9 +143,10 @@ def scheduled_gd_run(w0, etas, *, max_norm: float = 1e6) -> ScalarRun:
     return _measure(res.params[0], res.diverged_at, res.times, etas)
 
 
-def _slice_step(state, eta, thr):
-    """One GD step on the slice, tracking phi's worst rise and the first crossing below thr."""
-    w, phi_prev, worst, cross_t, cross_loss, cross_phi, t = state
+def _slice_step(state, eta, thr, c1):
+    """One GD step on the slice, tracking phi's worst rise, the first crossing below thr, and
+    delta = 2 - eta phi at the first step with 0 < L <= c1 delta^2 (Theorem 3.3's hypothesis)."""
+    w, phi_prev, worst, cross_t, cross_loss, cross_phi, hyp_delta, t = state
     w_new = sc.gd_step(w, eta)
     b = jnp.square(w_new[0]) - jnp.square(w_new[2])
     phi = 2.0 * jnp.sqrt(b * b + 4.0)  # Zhu et al.'s closed form; GD stays on the slice
@@ -154,7 +155,10 @@ def _slice_step(state, eta, thr):
     cross_t = jnp.where(first, t + 1.0, cross_t)
     cross_loss = jnp.where(first, sc.loss(w_new), cross_loss)
     cross_phi = jnp.where(first, phi, cross_phi)
-    return w_new, phi, worst, cross_t, cross_loss, cross_phi, t + 1.0
+    delta = 2.0 - eta * phi
+    hyp = (hyp_delta <= 0) & (delta > 0) & (sc.loss(w_new) <= c1 * delta * delta)
+    hyp_delta = jnp.where(hyp, delta, hyp_delta)
+    return w_new, phi, worst, cross_t, cross_loss, cross_phi, hyp_delta, t + 1.0
 
 
 class GridSummary(NamedTuple):
@@ -170,6 +174,8 @@ class GridSummary(NamedTuple):
       cross_step: first step with ``phi < 2/eta`` (-1 if none, 0 if already below).
       cross_loss: loss at that step (NaN if none).
       cross_phi: ``phi`` at that step (NaN if none).
+      hypothesis_delta: ``delta_t = 2 - eta phi_t`` at the first step with ``delta_t > 0`` and
+        ``L_t <= c1 delta_t^2`` (Theorem 3.3's hypothesis), NaN if none.
       diverged_at: first invalid step, -1 if none.
       num_steps: steps run.
     """
@@ -184,11 +190,12 @@ class GridSummary(NamedTuple):
     cross_step: np.ndarray
     cross_loss: np.ndarray
     cross_phi: np.ndarray
+    hypothesis_delta: np.ndarray
     diverged_at: np.ndarray
     num_steps: int
 
 
-def slice_grid(phi0s, pi0s, eta: float, num_steps: int, *, max_norm: float = 1e4) -> GridSummary:
+def slice_grid(phi0s, pi0s, eta: float, num_steps: int, *, c1: float = 0.1, max_norm: float = 1e4) -> GridSummary:
     """GD from every slice point ``(x, x, y, y)`` of a grid of initial ``(phi0, pi0)``.
 
     The GFS sharpness is tracked at every step by the slice closed form, so the summary
@@ -199,12 +206,14 @@ def slice_grid(phi0s, pi0s, eta: float, num_steps: int, *, max_norm: float = 1e4
       phi0s, pi0s: broadcastable arrays; ``phi0 >= 4``, ``pi0 > 0``.
       eta: step size in ``(0, inf)``.
       num_steps: steps in ``[1, inf)``.
+      c1: constant of Theorem 3.3's hypothesis ``L <= c1 delta^2``, in ``(0, inf)``.
       max_norm: divergence bound on the norm of the state.
 
     Returns:
       A :class:`GridSummary`.
     """
     eta = _positive("eta", eta)
+    c1 = _positive("c1", c1)
     num_steps = _integer("num_steps", num_steps, 1)
     phi0, pi0 = np.broadcast_arrays(np.asarray(phi0s, float), np.asarray(pi0s, float))
     w0 = sc.slice_point(phi0, pi0).reshape(-1, 4)
@@ -214,12 +223,14 @@ def slice_grid(phi0s, pi0s, eta: float, num_steps: int, *, max_norm: float = 1e4
     below = phi_init < thr
     zeros = jnp.zeros(n, w0.dtype)
     # Not-yet-crossed runs carry 0 in cross_loss / cross_phi (a NaN would read as divergence).
+    d0 = 2.0 - eta * phi_init
+    hyp0 = (d0 > 0) & (sc.loss(w0) <= c1 * d0 * d0)
     state = (w0, phi_init, zeros - 1.0, jnp.where(below, 0.0, -1.0),
-             jnp.where(below, sc.loss(w0), 0.0), jnp.where(below, phi_init, 0.0), zeros)
+             jnp.where(below, sc.loss(w0), 0.0), jnp.where(below, phi_init, 0.0), jnp.where(hyp0, d0, 0.0), zeros)
     res = gd.iterate_batched(_slice_step, state, num_steps,
-                             args=(jnp.asarray(eta, w0.dtype), jnp.asarray(thr, w0.dtype)),
+                             args=(jnp.asarray(eta, w0.dtype), jnp.asarray(thr, w0.dtype), jnp.asarray(c1, w0.dtype)),
                              max_norm=max_norm + 2 * num_steps)
-    w, phi, worst, cross_t, cross_loss, cross_phi, _ = res.final
+    w, phi, worst, cross_t, cross_loss, cross_phi, hyp_delta, _ = res.final
     shape = phi0.shape
     cross_t = np.asarray(cross_t).astype(int)
     return GridSummary(
@@ -229,6 +240,7 @@ def slice_grid(phi0s, pi0s, eta: float, num_steps: int, *, max_norm: float = 1e4
         cross_step=cross_t.reshape(shape),
         cross_loss=np.where(cross_t >= 0, np.asarray(cross_loss), np.nan).reshape(shape),
         cross_phi=np.where(cross_t >= 0, np.asarray(cross_phi), np.nan).reshape(shape),
+        hypothesis_delta=np.where(np.asarray(hyp_delta) > 0, np.asarray(hyp_delta), np.nan).reshape(shape),
         diverged_at=np.asarray(res.diverged_at).reshape(shape), num_steps=num_steps)
 
 

@@ -24,6 +24,7 @@ __all__ = [
     "runs_figure",
     "final_sharpness_map",
     "bifurcation_figure",
+    "figure_5",
 ]
 
 
@@ -311,7 +312,8 @@ def theorem_3_3_figure(k_points: tuple[np.ndarray, np.ndarray], deltas: tuple[np
 _CLASS_COLORS = ("#0072B2", "#56B4E9", "#E69F00", "#D55E00", "0.85")
 
 
-def _runs_panels(ax_loss: plt.Axes, ax_sharp: plt.Axes, runs: Sequence[tuple[str, object]], eta: float) -> None:
+def _runs_panels(ax_loss: plt.Axes, ax_sharp: plt.Axes, runs: Sequence[tuple[str, object]], eta: float,
+                 linthresh: float = 100.0) -> None:
     for k, (label, run) in enumerate(runs):
         t = run.times
         ax_loss.semilogy(t, np.maximum(run.loss, 1e-300), color=f"C{k}", lw=0.8, label=label)
@@ -321,7 +323,7 @@ def _runs_panels(ax_loss: plt.Axes, ax_sharp: plt.Axes, runs: Sequence[tuple[str
     ax_sharp.axhline(2 / eta, color="k", ls="--", lw=0.8, label=r"$2/\eta$")
     ax_loss.set_ylim(1e-32, None)
     for ax in (ax_loss, ax_sharp):
-        ax.set_xscale("symlog", linthresh=100)
+        ax.set_xscale("symlog", linthresh=linthresh)
         ax.set_xlim(0, None)
         ax.set_xlabel("GD step $t$")
     ax_loss.set_ylabel(r"loss $\mathcal{L}(\mathbf{w}^{(t)})$")
@@ -359,11 +361,11 @@ def figure_2(runs: Sequence[tuple[str, object]], eta: float, phi0: np.ndarray, p
     return fig
 
 
-def figure_8(runs: Sequence[tuple[str, object]], eta: float, start: int) -> plt.Figure:
-    """Figure 8: ``eta lambda_max / 2`` and ``eta phi / 2`` from step ``start`` on (zoom of 2b)."""
+def figure_8(runs: Sequence[tuple[str, object]], eta: float, start: int, stop: int | None = None) -> plt.Figure:
+    """Figure 8: ``eta lambda_max / 2`` and ``eta phi / 2`` for steps in ``[start, stop]`` (zoom of 2b)."""
     fig, ax = plt.subplots(figsize=(7.5, 4.2))
     for k, (label, run) in enumerate(runs):
-        m = run.times >= start
+        m = (run.times >= start) & (run.times <= (stop if stop is not None else run.times[-1]))
         ax.plot(run.times[m], run.sharpness[m] * eta / 2, color=f"C{k}", lw=0.5, alpha=0.6)
         ax.plot(run.times[m], run.phi[m] * eta / 2, color=f"C{k}", lw=1.8, label=rf"$\eta\phi/2$, {label}")
     ax.plot([], [], color="0.5", lw=0.5, label=r"$\eta\lambda_{\max}/2$ (thin)")
@@ -376,10 +378,10 @@ def figure_8(runs: Sequence[tuple[str, object]], eta: float, start: int) -> plt.
     return fig
 
 
-def runs_figure(runs: Sequence[tuple[str, object]], eta: float, title: str) -> plt.Figure:
-    """Loss and (GFS) sharpness of scalar-network GD runs, side by side."""
+def runs_figure(runs: Sequence[tuple[str, object]], eta: float, title: str, *, linthresh: float = 100.0) -> plt.Figure:
+    """Loss and (GFS) sharpness of scalar-network GD runs, side by side (symlog step axis)."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    _runs_panels(axes[0], axes[1], runs, eta)
+    _runs_panels(axes[0], axes[1], runs, eta, linthresh)
     axes[0].set_title(f"(a) {title}: loss")
     axes[1].set_title("(b) sharpness and GFS sharpness")
     axes[1].legend(loc="upper right")
@@ -435,4 +437,51 @@ def bifurcation_figure(phi: np.ndarray, products: np.ndarray, orbits: np.ndarray
     ax.set_ylabel(r"product $\pi$")
     ax.set_title(title)
     ax.legend(loc="upper left", markerscale=2)
+    return fig
+
+
+def figure_5(runs: Sequence[tuple[str, object, float]], example: int = 0) -> plt.Figure:
+    """Figure 5: (a) sharpness, GFS sharpness and ``2/eta`` of one run, with ``S_flat``; (b) the
+    GFS sharpness of every run in units of ``2/eta``; (c) the normalised changes
+    ``(phi_{t+1} - phi_t) / phi_t`` against ``t``, coloured by run.
+
+    Args:
+      runs: ``(label, RegressionRun, S_flat)`` per run; each run is cut at its ``stop`` step.
+      example: index of the run shown in panel (a).
+    """
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
+    label, run, s_flat = runs[example]
+    end = run.stop if run.stop > 0 else len(run.phi) - 1
+    ax = axes[0]
+    m = run.sharpness_steps <= end
+    ax.plot(run.sharpness_steps[m], run.sharpness[m], color="C0", lw=0.8, label=r"sharpness $\lambda_{\max}$")
+    ax.plot(np.arange(end + 1), run.phi[:end + 1], color="C1", lw=1.8, label=r"GFS sharpness $\phi$")
+    ax.axhline(2 / run.eta, color="C2", ls="--", lw=1.0, label=r"$2/\eta$")
+    ax.axhline(s_flat, color="0.4", ls=":", lw=1.0, label=r"$S_{\rm flat}$")
+    ax.set_xlabel("GD step $t$")
+    ax.set_title(f"(a) one run ({label})")
+    ax.legend(loc="lower right")
+    ax = axes[1]
+    for k, (label, run, _) in enumerate(runs):
+        end = run.stop if run.stop > 0 else len(run.phi) - 1
+        ax.plot(np.arange(end + 1), run.phi[:end + 1] * run.eta / 2, color=f"C{k % 8}", lw=1.0, label=label)
+    ax.axhline(1.0, color="k", ls="--", lw=0.8)
+    ax.set_xscale("symlog", linthresh=10)
+    ax.set_xlim(0, None)
+    ax.set_xlabel("GD step $t$")
+    ax.set_ylabel(r"$\eta\,\phi/2$")
+    ax.set_title(f"(b) GFS sharpness, {len(runs)} runs")
+    ax.legend(loc="upper right", fontsize=6, ncol=2)
+    ax = axes[2]
+    for k, (label, run, _) in enumerate(runs):
+        end = run.stop if run.stop > 0 else len(run.phi) - 1
+        d = np.diff(run.phi[:end + 1]) / run.phi[:end]
+        ax.scatter(np.arange(d.size), d, s=2, color=f"C{k % 8}")
+    ax.axhline(0.0, color="k", lw=0.8)
+    ax.set_xscale("symlog", linthresh=10)
+    ax.set_yscale("symlog", linthresh=1e-8)
+    ax.set_xlim(0, None)
+    ax.set_xlabel("GD step $t$")
+    ax.set_ylabel(r"$(\phi_{t+1}-\phi_t)/\phi_t$")
+    ax.set_title("(c) normalised one-step change")
     return fig
