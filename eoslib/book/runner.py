@@ -188,10 +188,17 @@ def _silence_papermill() -> None:
 
 
 def _kernel_config() -> Any:
-    """Kernels talk over IPC sockets: no TCP ports to race for, and no plain-text TCP warning."""
+    """Kernels talk over IPC sockets: no TCP ports to race for, and no plain-text TCP warning.
+
+    The socket files go to a private temporary folder, not the kernel's working directory
+    (which is a book folder): otherwise ``kernel-ipc-*`` files pile up beside the pages.
+    """
+    import tempfile
+
     from traitlets.config import Config
 
-    return Config({"KernelManager": {"transport": "ipc"}})
+    sockets = Path(tempfile.mkdtemp(prefix="eoslib-kernel-")) / "kernel-ipc"
+    return Config({"KernelManager": {"transport": "ipc", "ip": str(sockets)}})
 
 
 def execute(
