@@ -276,3 +276,21 @@ def test_killed_worker_loses_nothing_and_its_point_is_retried(tiny, tmp_path, cl
         assert read_record(plan.points[i].record) == rec
     assert read_record(slow.record)["worker"].split(":")[1] != str(pid)
     assert len(_csv(res.table[1])) == 8  # 4 points x 2 checks
+
+
+@pytest.mark.slow
+def test_sweep_on_a_running_scheduler(tiny, tmp_path, client, capsys):
+    out = tmp_path / "sweep"
+    address = client.scheduler.address
+    code = cli.main(["sweep", str(tiny), "-p", "eta", "0.5", "--cluster", address, "--out", str(out),
+                     "--export", str(tmp_path / "export"), "--no-progress"])
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    assert f"cluster: scheduler {address}" in printed and "1 pass" in printed
+    assert client.scheduler_info()["workers"], "the sweep leaves a cluster it did not start running"
+    assert sorted(p.name for p in (tmp_path / "export").iterdir()) == ["results.csv", "results.parquet",
+                                                                      "sweep.json"]
+    # The same command again runs nothing.
+    assert cli.main(["sweep", str(tiny), "-p", "eta", "0.5", "--cluster", address, "--out", str(out),
+                     "--no-progress"]) == 0
+    assert "1 already done, 0 to run" in capsys.readouterr().out
