@@ -334,9 +334,8 @@ def run_point(task: Mapping[str, Any]) -> dict[str, Any]:
                                f"{task['key'][:12]}: its notebook, eoslib code or pins differ")
         params = runner.validate_parameters(source, task["parameters"])
         failed.unlink(missing_ok=True)
-        # Each kernel gets its own short working folder: with the runner's ipc transport the
-        # kernel's sockets are files "kernel-ipc-<n>" in its cwd, and two kernels starting at
-        # once in one folder would pick the same ones.
+        # Each kernel runs in its own scratch folder: whatever a notebook writes beside itself
+        # neither piles up in the sweep's folder nor collides with a point running next to it.
         with tempfile.TemporaryDirectory(prefix="eos-sweep-") as work:
             runner.execute(source, output, params, notebook=task["notebook"], key=task["key"],
                            commit=task["commit"], cwd=work, timeout=task["timeout"],
