@@ -56,6 +56,8 @@ __all__ = [
     "flattest_sharpness",
     "RegressionRun",
     "gd_run",
+    "EoSRun",
+    "eos_runs",
 ]
 
 
@@ -392,3 +394,46 @@ def gd_run(problem: RegressionProblem, w0, eta: float, num_steps: int, *, sharpn
     ok = (losses[steps] < loss_stop) & (sharp < 2 / eta)
     stop = int(steps[np.argmax(ok)]) if ok.any() else -1
     return RegressionRun(np.asarray(params), losses, phi, sharp, steps, stop, eta, int(res.diverged_at))
+
+
+class EoSRun(NamedTuple):
+    """One run of Figure 5.
+
+    Attributes:
+      label: e.g. ``"seed 1, f=0.3"``.
+      problem: its data.
+      run: the GD run.
+      s_flat: sharpness of the flattest interpolator of ``problem``.
+      phi0: GFS sharpness at initialisation.
+    """
+
+    label: str
+    problem: RegressionProblem
+    run: RegressionRun
+    s_flat: float
+    phi0: float
+
+
+def eos_runs(seed: int, fractions: tuple[float, ...] = (0.3, 0.6), *, n: int = 20, d: int = 100,
+             init_scale: float = 0.1, num_steps: int = 3000, sharpness_every: int = 10) -> list[EoSRun]:
+    """GD runs of Figure 5 on one random dataset: ``u0 = v0 = init_scale * 1`` and
+    ``2 / eta = S_flat + f (phi0 - S_flat)`` for each ``f`` in ``fractions`` (so the
+    threshold lies between the flattest interpolator and the initial GFS sharpness).
+
+    Args:
+      seed: data seed.
+      fractions: the ``f`` values, each in ``(0, 1)``.
+      n, d, init_scale, num_steps, sharpness_every: data size, initial weight, GD steps,
+        stride of the (dense) sharpness.
+    """
+    problem = make_problem(seed, n=n, d=d)
+    w0 = jnp.full(2 * d, _positive("init_scale", init_scale))
+    s_flat, _ = flattest_sharpness(*problem)
+    phi0 = float(gfs_sharpness(w0, *problem))
+    out = []
+    for f in fractions:
+        _real("fraction", f, 0.0, 1.0)
+        eta = 2.0 / (s_flat + f * (phi0 - s_flat))
+        run = gd_run(problem, w0, eta, num_steps, sharpness_every=sharpness_every)
+        out.append(EoSRun(f"seed {seed}, f={f:g}", problem, run, s_flat, phi0))
+    return out
