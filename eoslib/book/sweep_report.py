@@ -139,7 +139,7 @@ def plot(rows: Sequence[dict[str, Any]], meta: dict[str, Any], *, check: str, x:
     if ref["relation"] == "close" and not math.isnan(ref["expected"]):
         tol = _tolerance(ref["tolerance"], ref["expected"])
         ax.axhline(ref["expected"], color="k", lw=1, ls="--", label=f"expected {ref['expected_text']}")
-        ax.axhspan(ref["expected"] - tol, ref["expected"] + tol, color="0.9", zorder=0,
+        ax.axhspan(ref["expected"] - tol, ref["expected"] + tol, color="C2", alpha=0.15, zorder=0,
                    label=f"tolerance ({ref['tolerance']})")
     elif ref["relation"] in ("<=", ">=") and not math.isnan(ref["expected"]):
         ax.axhline(ref["expected"], color="k", lw=1, ls="--", label=f"bound ({ref['relation']} {ref['expected_text']})")
