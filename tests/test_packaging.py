@@ -22,11 +22,18 @@ def _pins(reqs):
     return out
 
 
+#: Extras for one kind of hardware: exact pins too, but not in environment.yml (see pyproject.toml).
+HARDWARE_EXTRAS = ("cuda",)
+
+
 def test_environment_yml_matches_pyproject():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     reqs = list(project["dependencies"])
-    for extra in project["optional-dependencies"].values():
-        reqs += extra
+    for name, extra in project["optional-dependencies"].items():
+        if name in HARDWARE_EXTRAS:
+            _pins(extra)  # still exact pins
+        else:
+            reqs += extra
     pins = _pins(reqs)
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))

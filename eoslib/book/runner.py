@@ -213,6 +213,7 @@ def execute(
     commit: str = "",
     progress: bool = False,
     extra_metadata: Mapping[str, Any] | None = None,
+    failed_output: str | os.PathLike[str] | None = None,
 ) -> float:
     """Execute a notebook with papermill and write it atomically.
 
@@ -228,6 +229,8 @@ def execute(
       commit: the clean commit (see :func:`eoslib.book.provenance.clean_commit`), or ``""``.
       progress: show a ``cell i/N`` progress bar on stderr.
       extra_metadata: merged into ``metadata.eos.run`` of the output.
+      failed_output: if given, a failed run's partial notebook (every output up to the failing
+        cell) is moved there instead of being discarded; ``output`` is still left untouched.
 
     Returns:
       The wall-clock runtime in seconds.
@@ -280,6 +283,11 @@ def execute(
         nbformat.write(nb, tmp)
         os.replace(tmp, out)
         return runtime
+    except Exception:
+        if failed_output is not None and tmp.is_file():
+            Path(failed_output).parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp, failed_output)
+        raise
     finally:
         for k, v in saved.items():
             if v is None:
