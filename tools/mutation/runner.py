@@ -247,7 +247,9 @@ def run_paper(paper: str, *, jobs: int = 2, budget_minutes: float = 60.0, notebo
                 line_nodes = fn_nodes if t.kind == "constant" else _nodes_for(cov, t, m.start[0], m.end[0])
                 plan.append((t, m, key, line_nodes, [n for n in fn_nodes if n not in line_nodes]))
         # a deterministic, hash-ordered sample: a run cut by its budget is an unbiased sample
-        todo = sorted((p for p in plan if not _valid(cache.get(p[2]), tests_hash)), key=lambda p: hashlib.sha1(p[1].id.encode()).hexdigest())
+        # stale results (survivors after a test change) first, so the sample stays the same one
+        todo = sorted((p for p in plan if not _valid(cache.get(p[2]), tests_hash)),
+                      key=lambda p: (p[2] not in cache, hashlib.sha1(p[1].id.encode()).hexdigest()))
         log(f"{paper}: {len(sel.targets)} targets, {len(plan)} mutants, {len(plan) - len(todo)} cached")
         queue = list(todo)
         done = [0]
@@ -377,9 +379,14 @@ def summarize(paper: str, sel: Selection, plan, cache: dict) -> dict:
             continue
         p["run"] += 1
         counts["run"] += 1
+        formula = not m.context  # not display text, an input-validation bound or a numerical setting
+        counts["run (formula)"] += formula
+        if rec.get("notebooks_tried") is not None:
+            counts["notebook stage tried"] += 1
         if rec["status"] == "killed":
             p["killed"] += 1
             counts["killed"] += 1
+            counts["killed (formula)"] += formula
             counts[f"killed by {rec['stage']}"] += 1
         else:
             counts["survived"] += 1
