@@ -44,6 +44,7 @@ import numpy as np
 from jaxtyping import Array, Float
 
 from . import curvature
+from .eigsolve import fix_signs
 from .validation import choice as _choice, integer as _check_int, positive as _check_pos
 
 __all__ = [
@@ -81,30 +82,6 @@ def callback_name(cb: Any) -> str:
     if not isinstance(name, str) or not _NAME.match(name):
         raise ValueError(f"callback name must be a Python identifier, got {name!r}")
     return name
-
-
-def fix_signs(vectors: Float[Array, "d k"],
-              reference: Float[Array, "d k"] | None = None) -> Float[Array, "d k"]:
-    """Eigenvector columns with a deterministic sign.
-
-    With a ``reference`` block (the previous eigenvectors along a trajectory) each column is
-    flipped to have a non-negative inner product with the reference column, so tracked
-    vectors move continuously; without one, the entry of largest magnitude is made positive.
-
-    Args:
-      vectors: ``(d, k)`` eigenvectors (columns).
-      reference: optional ``(d, k)`` block of the same shape.
-
-    Returns:
-      ``vectors`` with some columns negated.
-    """
-    vectors = jnp.asarray(vectors)
-    if reference is None:
-        idx = jnp.argmax(jnp.abs(vectors), axis=0)
-        pivot = vectors[idx, jnp.arange(vectors.shape[1])]
-    else:
-        pivot = jnp.sum(vectors * jnp.asarray(reference, vectors.dtype), axis=0)
-    return vectors * jnp.where(pivot < 0, -1.0, 1.0).astype(vectors.dtype)
 
 
 class TopEigenvalues:

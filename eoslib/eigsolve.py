@@ -1,0 +1,606 @@
+"""Top eigenpairs of a symmetric operator from matrix-vector products: Lanczos and a block method.
+
+Two solvers for the largest *algebraic* eigenpairs of a symmetric linear map given only by
+its action ``v -> A v`` (for a loss, Hessian-vector products; :func:`eoslib.curvature.top_eigenpairs`
+builds them):
+
+* :func:`lanczos` -- single-vector Lanczos with partial reorthogonalisation (Simon 1984):
+  the three-term recurrence, a cheap running estimate of the loss of orthogonality, and a
+  full Gram-Schmidt pass only when that estimate crosses a threshold. Between those passes
+  an iteration costs one matvec plus a few vector operations, so the cost outside the
+  matvec no longer grows with the iteration count (full reorthogonalisation read the whole
+  stored basis, twice, every iteration). The basis is allocated in stages (a few dozen rows
+  first) so that a call that converges early never allocates, zeroes and page-faults the
+  ``max_iter x dim`` worst case.
+* :func:`lobpcg_top_k` -- a thin wrapper of ``jax.experimental``'s LOBPCG, for blocks.
+
+Lanczos counts matvecs exactly (``EigResult.num_iterations``), tests convergence after
+every matvec with the criterion ``||A v - theta v|| <= tol * max(1, |theta|)``, runs inside
+``jax.jit`` with the operator static, and solves the small tridiagonal eigenproblem on the
+host (LAPACK through ``jax.pure_callback``), exactly at its current size.
+
+Importing this module has no side effects (in particular it does not enable x64).
+
+References:
+  C. Lanczos, J. Res. NBS 45 (1950). C. Paige, Linear Algebra Appl. 34 (1980).
+  H. D. Simon, "The Lanczos algorithm with partial reorthogonalization", Math. Comp. 42
+  (1984) 115-142. R. M. Larsen, PROPACK (1998) (the omega recurrence as implemented there).
+  Golub & Van Loan, "Matrix Computations", 4th ed., Sec. 10.1.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+from jaxtyping import Array, ArrayLike, Bool, Float, Int, PRNGKeyArray
+
+from .validation import integer as _check_int, nonnegative as _check_nonneg, positive as _check_pos
+
+__all__ = ["EigResult", "lanczos", "lobpcg_top_k", "fix_signs"]
+
+MatVec = Callable[[Float[Array, " dim"]], Float[Array, " dim"]]
+#: A warm start: one vector or a block of ``p`` vectors.
+StartBlock = Float[ArrayLike, " dim"] | Float[ArrayLike, "dim p"]
+
+# Default size of the random component mixed into a Lanczos warm start (see `lanczos`).
+DEFAULT_V0_NOISE = 1e-3
+
+# Rows per block of the stored basis: projections read ceil(n / _ROWS) blocks, so their cost
+# follows the number of stored vectors n, not the allocated size.
+_ROWS = 16
+
+# The first stage's basis is at most this many bytes (and at least _ROWS rows). Below
+# glibc's largest mmap threshold (32 MiB), so repeated calls reuse heap memory instead of
+# mapping and page-faulting a fresh buffer every time.
+_FIRST_STAGE_BYTES = 16 * 2**20
+
+
+class EigResult(NamedTuple):
+    """Top eigenpairs of a symmetric operator.
+
+    Attributes:
+      eigenvalues: ``(k,)`` largest algebraic eigenvalues, in descending order.
+      eigenvectors: ``(dim, k)`` orthonormal Ritz vectors; column ``i`` belongs to
+        ``eigenvalues[i]``. Signs are arbitrary (see :func:`fix_signs`).
+      num_iterations: number of matrix-vector products (HVPs) used, int scalar.
+      converged: bool scalar, True when every one of the ``k`` pairs met the
+        residual tolerance.
+      residuals: ``(k,)`` residual norms ``||A v - theta v||`` (for `lanczos` the
+        Ritz estimates ``beta_j |e_j^T y|``, equal to the true norms up to rounding).
+    """
+
+    eigenvalues: Float[Array, " k"]
+    eigenvectors: Float[Array, "dim k"]
+    num_iterations: Int[Array, ""]
+    converged: Bool[Array, ""]
+    residuals: Float[Array, " k"]
+
+
+# --------------------------------------------------------------------------- #
+# shared pieces
+# --------------------------------------------------------------------------- #
+
+
+@dataclass(frozen=True)
+class MatvecOp:
+    """``(operand, v) -> matvec(v)``: a plain matvec as a static operator (hash: matvec)."""
+
+    matvec: Callable
+
+    def __call__(self, operand: Any, v: Array) -> Array:
+        return self.matvec(v)
+
+
+def _apply(op: Callable, operand: Any, v: Array, dim: int, dtype: Any) -> Array:
+    w = jnp.asarray(op(operand, v))
+    if w.shape != (dim,):
+        raise ValueError(f"matvec must map shape ({dim},) to ({dim},), got output shape {w.shape}")
+    return w.astype(dtype)
+
+
+def fix_signs(vectors: Float[ArrayLike, "d k"],
+              reference: Float[ArrayLike, "d p"] | None = None) -> Float[Array, "d k"]:
+    """Eigenvector columns with a deterministic sign.
+
+    With a ``reference`` block (e.g. the previous eigenvectors along a trajectory) column
+    ``i < p`` is flipped to have a non-negative inner product with reference column ``i``,
+    so tracked vectors move continuously; the other columns (and all of them without a
+    reference) get their entry of largest magnitude positive.
+
+    Args:
+      vectors: ``(d, k)`` eigenvectors (columns).
+      reference: optional ``(d, p)`` block (or ``(d,)`` vector).
+
+    Returns:
+      ``vectors`` with some columns negated.
+    """
+    vectors = jnp.asarray(vectors)
+    idx = jnp.argmax(jnp.abs(vectors), axis=0)
+    pivot = vectors[idx, jnp.arange(vectors.shape[1])]
+    if reference is not None:
+        ref = jnp.asarray(reference, vectors.dtype).reshape(vectors.shape[0], -1)
+        p = min(ref.shape[1], vectors.shape[1])
+        overlap = jnp.sum(vectors[:, :p] * ref[:, :p], axis=0)
+        pivot = pivot.at[:p].set(jnp.where(overlap != 0, overlap, pivot[:p]))
+    return vectors * jnp.where(pivot < 0, -1.0, 1.0).astype(vectors.dtype)
+
+
+def _rows(n: Array) -> Array:
+    return (n + _ROWS - 1) // _ROWS
+
+
+def _coefficients(basis: Array, w: Array, n: Array) -> Array:
+    """``basis[:n] @ w`` (zero beyond n), reading only the blocks that hold rows < n."""
+    m = basis.shape[0]
+
+    def body(i, c):
+        blk = lax.dynamic_slice_in_dim(basis, i * _ROWS, _ROWS, axis=0)
+        return lax.dynamic_update_slice_in_dim(c, blk @ w, i * _ROWS, axis=0)
+
+    c = lax.fori_loop(0, _rows(n), body, jnp.zeros((m,) + w.shape[1:], w.dtype))
+    mask = (jnp.arange(m, dtype=jnp.int32) < n).reshape((m,) + (1,) * (w.ndim - 1))
+    return jnp.where(mask, c, jnp.zeros_like(c))
+
+
+def _combine(basis: Array, c: Array, n: Array) -> Array:
+    """``basis[:n].T @ c[:n]``, reading only the blocks that hold rows < n."""
+
+    def body(i, acc):
+        blk = lax.dynamic_slice_in_dim(basis, i * _ROWS, _ROWS, axis=0)
+        ci = lax.dynamic_slice_in_dim(c, i * _ROWS, _ROWS, axis=0)
+        return acc + blk.T @ ci
+
+    return lax.fori_loop(0, _rows(n), body, jnp.zeros((basis.shape[1],) + c.shape[1:], basis.dtype))
+
+
+def _orthogonalize(basis: Array, w: Array, n: Array) -> Array:
+    # Classical Gram-Schmidt twice ("twice is enough", Giraud et al. 2005) against the
+    # first n rows.
+    for _ in range(2):
+        w = w - _combine(basis, _coefficients(basis, w, n), n)
+    return w
+
+
+def _unit(v: Array) -> Array:
+    n = jnp.linalg.norm(v)
+    return v / jnp.where(n > 0, n, jnp.ones_like(n))
+
+
+def _pad_rows(m: int) -> int:
+    return -(-m // _ROWS) * _ROWS
+
+
+def _stage_rows(dim: int, m_total: int, itemsize: int) -> int:
+    first = max(_ROWS, (_FIRST_STAGE_BYTES // (dim * itemsize)) // _ROWS * _ROWS)
+    return min(m_total, min(first, 64))
+
+
+def _is_traced() -> bool:
+    """True inside a jit/vmap trace (then the staged Python driver cannot branch on values)."""
+    try:
+        from jax._src import core
+
+        return not core.trace_state_clean()
+    except (ImportError, AttributeError):  # private API moved: take the always-safe path
+        return True
+
+
+def default_dtype(v0: Any, dtype: Any) -> Any:
+    if dtype is not None:
+        return jnp.dtype(dtype)
+    if v0 is not None and jnp.issubdtype(jnp.asarray(v0).dtype, jnp.floating):
+        return jnp.asarray(v0).dtype
+    # float64 under x64, float32 otherwise.
+    return jnp.zeros(()).dtype
+
+
+def check_v0(v0: Any, dim: int) -> None:
+    if v0 is None:
+        return
+    shape = jnp.shape(v0)
+    if not (shape == (dim,) or (len(shape) == 2 and shape[0] == dim and shape[1] >= 1)):
+        raise ValueError(f"v0 must have shape ({dim},) or ({dim}, p) with p >= 1, got {shape}")
+
+
+def check_common(dim: int, k: int, tol: Any, max_iter: int, v0: Any,
+                 v0_noise: Any) -> tuple[int, int, int]:
+    dim = _check_int("dim", dim, 1)
+    k = _check_int("k", k, 1, dim)
+    max_iter = _check_int("max_iter", max_iter, k)
+    _check_pos("tol", tol, traced_ok=True)
+    _check_nonneg("v0_noise", v0_noise, traced_ok=True)
+    check_v0(v0, dim)
+    return dim, k, max_iter
+
+
+# --------------------------------------------------------------------------- #
+# small eigenproblems on the host
+# --------------------------------------------------------------------------- #
+
+
+def _ritz_numpy(alphas: np.ndarray, betas: np.ndarray, r: np.ndarray,
+                k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k eigenpairs of the leading r x r tridiagonal block, on the host."""
+    import scipy.linalg
+
+    m = alphas.shape[0]
+    r = int(r)
+    d = np.asarray(alphas[:r], np.float64)
+    e = np.asarray(betas[: r - 1], np.float64)
+    kk = min(k, r)
+    if r == 1:
+        w, y = d, np.ones((1, 1))
+    else:
+        try:
+            # MRRR computes only the selected (top kk) pairs: O(r kk) work.
+            w, y = scipy.linalg.eigh_tridiagonal(
+                d, e, select="i", select_range=(r - kk, r - 1), lapack_driver="stemr")
+        except (np.linalg.LinAlgError, ValueError):
+            # MRRR can (rarely) fail to converge; the dense solver cannot.
+            w, y = np.linalg.eigh(np.diag(d) + np.diag(e, 1) + np.diag(e, -1))
+            w, y = w[r - kk:], y[:, r - kk:]
+    theta = np.full((k,), w[0])  # rows beyond r (r < k) are never used: convergence needs r >= k
+    theta[:kk] = w[::-1]
+    ytop = np.zeros((m, k))
+    ytop[:r, :kk] = y[:, ::-1]
+    return theta.astype(alphas.dtype), ytop.astype(alphas.dtype)
+
+
+def _ritz_host(alphas: Array, betas: Array, r: Array, k: int) -> tuple[Array, Array]:
+    """Top-k Ritz pairs of T_r, returned as (theta (k,), Y (m, k) zero-padded).
+
+    The tridiagonal problem is tiny and its size r grows every iteration. Inside XLA it
+    would need a static size (a padded m x m eigh: O(m^3) per step, plus slow compiles); on
+    the host, LAPACK's MRRR solves exactly the r x r problem for the k wanted pairs.
+    """
+    m = alphas.shape[0]
+    shapes = (jax.ShapeDtypeStruct((k,), alphas.dtype), jax.ShapeDtypeStruct((m, k), alphas.dtype))
+    return jax.pure_callback(functools.partial(_ritz_numpy, k=k), shapes, alphas, betas, r,
+                             vmap_method="sequential")
+
+
+# --------------------------------------------------------------------------- #
+# Lanczos with partial reorthogonalisation
+# --------------------------------------------------------------------------- #
+
+
+class _LanczosState(NamedTuple):
+    j: Array          # iterations done = index of the vector expanded next
+    v: Array          # (dim,) that vector, v_j (stored into basis[j] when expanded)
+    basis: Array      # (m, dim) v_0 .. v_{j-1}
+    alphas: Array     # (m,)
+    betas: Array      # (m,)  betas[i] couples v_i and v_{i+1}
+    theta: Array      # (k,) current Ritz values
+    y: Array          # (m, k) their coordinates in the basis
+    residuals: Array  # (k,)
+    converged: Array
+    anorm: Array      # running estimate of ||A||
+    om_cur: Array     # (m,) omega_{j, i} ~ v_j . v_i (om_cur[j] = 1)
+    om_prev: Array    # (m,) omega_{j-1, i}
+    force: Array      # reorthogonalise the next vector regardless (second of a pair)
+    reorths: Array    # number of full reorthogonalisations (diagnostic)
+
+
+def _lanczos_init(start: Array, noise: Array, m: int, k: int, dtype: Any) -> _LanczosState:
+    del noise
+    z = jnp.zeros((m,), dtype)
+    return _LanczosState(
+        j=jnp.asarray(0, jnp.int32), v=start, basis=jnp.zeros((m, start.shape[0]), dtype),
+        alphas=z, betas=z, theta=jnp.zeros((k,), dtype), y=jnp.zeros((m, k), dtype),
+        residuals=jnp.full((k,), jnp.inf, dtype), converged=jnp.asarray(False),
+        anorm=jnp.zeros((), dtype), om_cur=z.at[0].set(1.0), om_prev=z,
+        force=jnp.asarray(False), reorths=jnp.asarray(0, jnp.int32))
+
+
+def _lanczos_grow(st: _LanczosState, m: int) -> _LanczosState:
+    pad = m - st.basis.shape[0]
+    p1 = lambda a: jnp.pad(a, [(0, pad)] + [(0, 0)] * (a.ndim - 1))  # noqa: E731
+    return st._replace(basis=p1(st.basis), alphas=p1(st.alphas), betas=p1(st.betas), y=p1(st.y),
+                       om_cur=p1(st.om_cur), om_prev=p1(st.om_prev))
+
+
+def _lanczos_run(op: Callable, operand: Any, st: _LanczosState, restart_noise: Array,
+                 tol: Array, m_limit: int, k: int) -> _LanczosState:
+    """Lanczos iterations until convergence or ``j == m_limit`` (<= the stage's rows)."""
+    m, dim = st.basis.shape
+    dtype = st.basis.dtype
+    eps = float(jnp.finfo(dtype).eps)
+    eps1 = float(eps * np.sqrt(dim) / 2.0)
+    tol = jnp.asarray(tol, dtype)
+    # Reorthogonalise when the estimated loss of orthogonality exceeds sqrt(eps)
+    # (semi-orthogonality: the tridiagonal matrix is then the projection of A to working
+    # precision, Simon 1984) -- or 0.01 tol if that is smaller, down to eps^(3/4), so that
+    # tight tolerances also get Ritz vectors orthogonal to about their accuracy.
+    thresh = jnp.clip(0.01 * tol, eps ** 0.75, float(np.sqrt(eps))).astype(dtype)
+    ks = jnp.arange(m, dtype=jnp.int32)
+
+    def cond(s: _LanczosState) -> Array:
+        return ~s.converged & (s.j < m_limit)
+
+    def body(s: _LanczosState) -> _LanczosState:
+        j, v = s.j, s.v
+        basis = s.basis.at[j].set(v)
+        w = _apply(op, operand, v, dim, dtype)
+        alpha = jnp.vdot(v, w)
+        has_prev = j > 0
+        jm1 = jnp.maximum(j - 1, 0)
+        beta_prev = jnp.where(has_prev, s.betas[jm1], jnp.zeros((), dtype))
+        w = w - alpha * v - beta_prev * basis[jm1]
+        w = w - jnp.vdot(v, w) * v  # local reorthogonalisation against v_j: two dots' cost
+        beta = jnp.linalg.norm(w)
+        anorm = jnp.maximum(s.anorm, jnp.abs(alpha) + beta + beta_prev)
+        alphas = s.alphas.at[j].set(alpha)
+        # omega recurrence (Simon 1984; PROPACK's update_mu): estimate v_{j+1} . v_i, i < j.
+        up = jnp.roll(s.om_cur, -1)  # omega_{j, i+1} (omega_{j, j} = 1)
+        down = jnp.where(ks > 0, jnp.roll(s.om_cur, 1), 0.0)  # omega_{j, i-1}
+        b_im1 = jnp.where(ks > 0, jnp.roll(s.betas, 1), 0.0)
+        raw = (s.betas * up + (alphas - alpha) * s.om_cur + b_im1 * down - beta_prev * s.om_prev)
+        raw = raw + jnp.sign(raw) * eps1 * (s.betas + beta)
+        safe_beta = jnp.where(beta > 0, beta, jnp.ones_like(beta))
+        om_new = jnp.where(ks < j, raw / safe_beta, 0.0).at[j].set(eps1)
+        need = s.force | (jnp.max(jnp.abs(om_new)) > thresh)
+
+        def reorth(w_):
+            return _orthogonalize(basis, w_, j + 1)
+
+        w = lax.cond(need, reorth, lambda w_: w_, w)
+        beta = jnp.where(need, jnp.linalg.norm(w), beta)
+        om_new = jnp.where(need & (ks <= j), eps1, om_new)
+        # With full reorthogonalisation, w after exhausting an invariant subspace is
+        # rounding noise of size ~eps ||A||; treat it as exactly zero.
+        breakdown = beta <= 100.0 * eps * anorm
+        betas = s.betas.at[j].set(jnp.where(breakdown, jnp.zeros_like(beta), beta))
+        theta, y = _ritz_host(alphas, betas, j + 1, k)
+        # Ritz residual ||A V y - theta V y|| = beta_j |e_j^T y| (Paige).
+        residuals = beta * jnp.abs(y[j])
+        ok = residuals <= tol * jnp.maximum(jnp.ones_like(theta), jnp.abs(theta))
+        converged = (j + 1 >= k) & jnp.all(ok)
+
+        def restart(_):
+            # Krylov space invariant (breakdown): continue with a fresh random direction
+            # orthogonal to it, so k larger than the number of eigenvalues reachable from the
+            # start vector still works.
+            return _unit(_orthogonalize(basis, jnp.roll(restart_noise, j), j + 1))
+
+        v_next = lax.cond(breakdown, restart, lambda _: w / jnp.where(beta > 0, beta, 1.0), None)
+        om_new = jnp.where(breakdown & (ks <= j), eps1, om_new)
+        om_new = om_new.at[j + 1].set(1.0, mode="drop")
+        # A pair: a reorthogonalisation triggered by the estimate is repeated for the next
+        # vector (its recurrence still carries the old loss); a forced one is not.
+        force = need & ~s.force & ~breakdown
+        return _LanczosState(j + 1, v_next, basis, alphas, betas, theta, y, residuals, converged,
+                             anorm, om_new, s.om_cur, force, s.reorths + need.astype(jnp.int32))
+
+    return lax.while_loop(cond, body, st)
+
+
+def _lanczos_finish(st: _LanczosState) -> EigResult:
+    vectors = _combine(st.basis, st.y, st.j)
+    # Ritz vectors are unit up to rounding; renormalise for downstream projections.
+    vectors = vectors / jnp.linalg.norm(vectors, axis=0, keepdims=True)
+    return EigResult(st.theta, vectors, st.j, st.converged, st.residuals)
+
+
+def _start_vector(v0: Array | None, dtype: Any, noise: Array, v0_noise: Array) -> Array:
+    if v0 is None:
+        return _unit(noise)
+    v0 = jnp.asarray(v0).astype(dtype)
+    if v0.ndim == 2:
+        # A block of previous eigenvectors: their (normalised) sum has a large component
+        # on each, so a Krylov space started there contains all of them after a few steps.
+        cols = v0 / jnp.maximum(jnp.linalg.norm(v0, axis=0, keepdims=True), jnp.finfo(dtype).tiny)
+        v0 = jnp.sum(cols, axis=1)
+    s = _unit(v0) + v0_noise * _unit(noise)
+    norm = jnp.linalg.norm(s)
+    # A zero v0 (with no noise) would stall Lanczos; fall back to a cold start.
+    return jnp.where(norm > 0, s / jnp.where(norm > 0, norm, jnp.ones_like(norm)), _unit(noise))
+
+
+def _lanczos_start(v0, key, v0_noise, dim, m, k, dtype):
+    # One Gaussian draw serves the cold start (row 0) and every breakdown restart (row 1).
+    noise = jax.random.normal(key, (2, dim), dtype)
+    start = _start_vector(v0, dtype, noise[0], jnp.asarray(v0_noise, dtype))
+    return _lanczos_init(start, None, m, k, dtype), noise[1]
+
+
+@functools.partial(jax.jit, static_argnames=("dim", "m", "k", "dtype"))
+def _lanczos_start_jit(v0, key, v0_noise, *, dim, m, k, dtype):
+    return _lanczos_start(v0, key, v0_noise, dim, m, k, dtype)
+
+
+@functools.partial(jax.jit, static_argnames=("op", "m_limit", "k"))
+def _lanczos_run_jit(op, operand, st, noise, tol, *, m_limit, k):
+    return _lanczos_run(op, operand, st, noise, tol, m_limit, k)
+
+
+@functools.partial(jax.jit, static_argnames=("m",))
+def _lanczos_grow_jit(st, *, m):
+    return _lanczos_grow(st, m)
+
+
+_lanczos_finish_jit = jax.jit(_lanczos_finish)
+
+
+@functools.partial(jax.jit, static_argnames=("op", "dim", "k", "m", "dtype"))
+def _lanczos_whole_jit(op, operand, v0, key, tol, v0_noise, *, dim, k, m, dtype):
+    st, noise = _lanczos_start(v0, key, v0_noise, dim, _pad_rows(m), k, dtype)
+    return _lanczos_finish(_lanczos_run(op, operand, st, noise, tol, m, k))
+
+
+def lanczos_solve(op: Callable, operand: Any, dim: int, k: int, v0: Array | None, tol: Any,
+                  max_iter: int, key: Array, v0_noise: Any, dtype: Any) -> EigResult:
+    """Lanczos on ``v -> op(operand, v)`` (validated arguments; ``op`` hashable, static).
+
+    Outside any trace the basis grows in stages (a few dozen rows, then x4) and the run
+    continues where the previous stage stopped; inside a jit/vmap trace one stage of
+    ``min(max_iter, dim)`` rows runs.
+    """
+    m_total = min(max_iter, dim)
+    if _is_traced():
+        return _lanczos_whole_jit(op, operand, v0, key, tol, v0_noise, dim=dim, k=k, m=m_total,
+                                  dtype=dtype)
+    m_stage = _stage_rows(dim, m_total, jnp.dtype(dtype).itemsize)
+    st, noise = _lanczos_start_jit(v0, key, v0_noise, dim=dim, m=_pad_rows(m_stage), k=k,
+                                   dtype=dtype)
+    while True:
+        st = _lanczos_run_jit(op, operand, st, noise, tol, m_limit=m_stage, k=k)
+        if m_stage >= m_total or bool(st.converged):
+            break
+        m_stage = min(m_total, 4 * m_stage)
+        st = _lanczos_grow_jit(st, m=_pad_rows(m_stage))
+    return _lanczos_finish_jit(st)
+
+
+def lanczos(
+    matvec: MatVec,
+    dim: int,
+    k: int = 1,
+    *,
+    v0: StartBlock | None = None,
+    tol: float = 1e-8,
+    max_iter: int = 200,
+    key: PRNGKeyArray | None = None,
+    v0_noise: float = DEFAULT_V0_NOISE,
+    dtype: Any = None,
+) -> EigResult:
+    """The ``k`` largest algebraic eigenpairs of a symmetric operator, by Lanczos.
+
+    Lanczos with partial reorthogonalisation (see the module docstring): the basis is kept
+    semi-orthogonal (and, for ``tol`` below ``1e-6``, orthogonal to about ``0.01 tol``), so
+    there are no spurious copies of converged eigenvalues. The Ritz values are the top ``k``
+    *algebraic* eigenvalues of the tridiagonal projection: a Hessian with a large negative
+    eigenvalue still yields its top positive one. The iteration stops as soon as the Ritz
+    residuals of the top ``k`` pairs satisfy ``||A v - theta v|| <= tol * max(1, |theta|)``
+    (the residual bounds the eigenvalue error, ``|theta - lambda| <= residual``), or when the
+    Krylov space reaches ``min(max_iter, dim)`` vectors. One iteration is one matvec.
+
+    Warm start: ``v0`` may be a vector ``(dim,)`` (e.g. the previous top eigenvector) or a
+    block ``(dim, p)`` (e.g. the previous ``k`` eigenvectors). A block is turned into one
+    start vector, the sum of its normalised columns. The start vector then gets a random
+    component of relative size ``v0_noise`` so that it overlaps every eigenvector: without
+    it, an eigenvector orthogonal to the warm start (e.g. after two eigenvalues cross) would
+    be missed. Set ``v0_noise=0`` to start the Krylov space exactly at ``v0`` (as ARPACK
+    does).
+
+    The loop is a ``jax.lax.while_loop`` inside ``jax.jit`` with ``matvec`` static; the small
+    tridiagonal eigenproblem of each step is solved on the host (``jax.pure_callback`` to
+    LAPACK's MRRR, exactly ``j x j``, top ``k`` pairs only). It can be used inside
+    ``jit``/``vmap`` (not under reverse-mode ``grad``, nor ``jax.export``). Repeated calls
+    with the same ``matvec`` object and the same ``k``, ``max_iter``, ``dtype`` and ``v0``
+    shape reuse the compilation (``tol``, ``v0_noise`` and ``key`` are traced); a fresh
+    lambda per call recompiles. Memory: at most ``min(max_iter, dim) * dim`` for the basis,
+    allocated in stages as the iteration needs it.
+
+    Limitations: single-vector Lanczos sees one direction per eigenspace, so an exactly
+    repeated eigenvalue is reported once unless rounding or a breakdown restart brings in
+    its other copies.
+
+    Args:
+      matvec: symmetric linear map ``(dim,) -> (dim,)``.
+      dim: dimension of the space, ``>= 1``.
+      k: number of eigenpairs, in ``[1, dim]``.
+      v0: optional warm start, shape ``(dim,)`` or ``(dim, p)``.
+      tol: relative residual tolerance, in ``(0, inf)``. Below the rounding floor (e.g. the
+        default 1e-8 in float32) the Ritz estimate still converges, but the pairs are then
+        only accurate to ``~eps ||A||``.
+      max_iter: maximum number of matvecs, in ``[k, inf)`` (capped at ``dim``).
+      key: PRNG key for the random start; default ``jax.random.PRNGKey(0)``.
+      v0_noise: relative size of the random component added to ``v0``, in ``[0, inf)``.
+      dtype: floating dtype of the iteration; default ``v0``'s dtype, else the default float
+        dtype (float64 under x64).
+
+    Returns:
+      An `EigResult`; ``num_iterations`` is the number of matvecs and ``residuals`` are the
+      Ritz residual norms at exit.
+
+    Raises:
+      ValueError: an argument outside its allowed range, or a matvec of the wrong shape.
+
+    References:
+      Lanczos (1950); Paige (1980); Simon (1984); Golub & Van Loan, Sec. 10.1.
+    """
+    dim, k, max_iter = check_common(dim, k, tol, max_iter, v0, v0_noise)
+    dtype = jnp.dtype(default_dtype(v0, dtype))
+    if key is None:
+        key = jax.random.PRNGKey(0)
+    if v0 is not None:
+        v0 = jnp.asarray(v0).astype(dtype)
+    return lanczos_solve(MatvecOp(matvec), None, dim, k, v0, tol, max_iter, key, v0_noise, dtype)
+
+
+# --------------------------------------------------------------------------- #
+# LOBPCG (jax.experimental)
+# --------------------------------------------------------------------------- #
+
+
+def lobpcg_top_k(
+    matvec: MatVec,
+    dim: int,
+    k: int = 1,
+    *,
+    v0: StartBlock | None = None,
+    tol: float = 1e-8,
+    max_iter: int = 200,
+    key: PRNGKeyArray | None = None,
+    dtype: Any = None,
+) -> EigResult:
+    """The ``k`` largest algebraic eigenpairs by LOBPCG (``jax.experimental``).
+
+    A thin wrapper around ``jax.experimental.sparse.linalg.lobpcg_standard``,
+    which returns the largest algebraic eigenvalues. It applies the operator to
+    whole blocks, ``4k`` matvecs per iteration, so for a single eigenpair
+    `lanczos` usually needs fewer HVPs; LOBPCG pays off for blocks on
+    accelerators. Its internal stopping rule is scaled to approximate ours; the
+    reported ``residuals`` and ``converged`` are recomputed here with ``k``
+    extra matvecs, using the same criterion as `lanczos`.
+
+    Args:
+      matvec: symmetric linear map ``(dim,) -> (dim,)``.
+      dim: dimension, with ``5 k < dim`` (a LOBPCG requirement).
+      k: number of eigenpairs, in ``[1, (dim - 1) // 5]``.
+      v0: optional start, ``(dim,)`` (first column) or ``(dim, p)`` (first
+        ``min(p, k)`` columns); remaining columns are random.
+      tol: relative residual tolerance, in ``(0, inf)``.
+      max_iter: maximum number of LOBPCG iterations, in ``[1, inf)``.
+      key: PRNG key for random columns; default ``jax.random.PRNGKey(0)``.
+      dtype: floating dtype; default as in `lanczos`.
+
+    Returns:
+      An `EigResult`; ``num_iterations`` counts matvecs, ``k (4 i + 2)`` for
+      ``i`` LOBPCG iterations.
+
+    References:
+      Knyazev, "Toward the optimal preconditioned eigensolver: Locally optimal
+      block preconditioned conjugate gradient method", SIAM J. Sci. Comput. 2001.
+    """
+    from jax.experimental.sparse.linalg import lobpcg_standard
+
+    dim = _check_int("dim", dim, 6)
+    k = _check_int("k", k, 1, (dim - 1) // 5)
+    max_iter = _check_int("max_iter", max_iter, 1)
+    _check_pos("tol", tol, traced_ok=True)
+    check_v0(v0, dim)
+    dtype = default_dtype(v0, dtype)
+    if key is None:
+        key = jax.random.PRNGKey(0)
+    x0 = jax.random.normal(key, (dim, k), dtype)
+    if v0 is not None:
+        block = jnp.asarray(v0).astype(dtype).reshape(dim, -1)[:, :k]
+        x0 = x0.at[:, : block.shape[1]].set(block)
+
+    def block_matvec(xs: Array) -> Array:
+        return jax.vmap(lambda v: jnp.asarray(matvec(v)).astype(dtype), in_axes=1, out_axes=1)(xs)
+
+    # lobpcg_standard stops when ||r|| < tol' * 10 * dim * (||A x|| + theta)
+    # ~ tol' * 20 * dim * |theta|; rescale so this matches tol * |theta|.
+    theta, vectors, iters = lobpcg_standard(block_matvec, x0, m=max_iter, tol=tol / (20.0 * dim))
+    residuals = jnp.linalg.norm(block_matvec(vectors) - vectors * theta[None, :], axis=0)
+    converged = jnp.all(residuals <= tol * jnp.maximum(jnp.ones_like(theta), jnp.abs(theta)))
+    iters = jnp.asarray(iters, jnp.int32)
+    return EigResult(theta, vectors, k * (4 * iters + 2), converged, residuals)
