@@ -90,7 +90,9 @@ def make_problem(*, dataset: str = "digits", n: int = 500, network: str = "mlp",
       seed: initialisation seed, in [0, inf).
       split: dataset split (digits: ``"all"``, ``"train"`` = first 1000, ``"test"``).
       test: also build the test loss/accuracy (digits: train on ``"train"``, test on ``"test"``).
-      soft_labels: for ``+-1`` targets, shrink labels to ``+-(1 - soft_labels)``, in [0, 1).
+      soft_labels: label smoothing ``s`` in [0, 1): ``{0, 1}`` targets become
+        ``{s/2, 1 - s/2}`` (for ``"bce_with_logits"``: the logistic loss with soft labels),
+        ``+-1`` targets ``+-(1 - s)``, one-hot rows ``(1 - s) e_y + s / K``.
       standardize, stats: passed to :func:`eoslib.data.load_dataset`.
 
     Returns:
@@ -106,7 +108,7 @@ def make_problem(*, dataset: str = "digits", n: int = 500, network: str = "mlp",
     kw = dict(classes=classes, target=target, standardize=standardize, stats=stats,
               flatten=flatten)
     ds = data.load_dataset(dataset, n=n, split=split, **kw)
-    y = ds.y * (1.0 - soft_labels) if soft_labels else ds.y
+    y = _soften(ds.y, target, soft_labels)
     num_out = ds.num_outputs
     common = dict(widths=tuple(widths), activation=activation, num_outputs=num_out,
                   input_shape=ds.input_shape, key=seed, zero_bias=True)
@@ -127,7 +129,7 @@ def make_problem(*, dataset: str = "digits", n: int = 500, network: str = "mlp",
     if test:
         dt = data.load_dataset(dataset, split="test", **kw)
         xt = jnp.asarray(dt.x, jnp.float64)
-        yt = jnp.asarray(dt.y * (1.0 - soft_labels) if soft_labels else dt.y)
+        yt = jnp.asarray(_soften(dt.y, target, soft_labels))
         ytl = jnp.asarray(dt.y)
         loss_fn = nets.get_loss(loss)
 
@@ -145,10 +147,20 @@ def make_problem(*, dataset: str = "digits", n: int = 500, network: str = "mlp",
         "standardize": standardize, "stats": stats, "init": "float32 draw, zero biases",
     }
     if soft_labels:
-        note += f", soft labels +-{1 - soft_labels:g}"
+        note += f", labels smoothed by {soft_labels:g}"
     return Problem(f=f, f32=f32, w0=w0, settings=settings, data_note=note,
                    net_note=net64.description, accuracy=acc, test_loss=test_loss,
                    test_accuracy=test_acc)
+
+
+def _soften(y: np.ndarray, target: str, s: float) -> np.ndarray:
+    if not s:
+        return y
+    if target == "01":
+        return s / 2.0 + (1.0 - s) * y
+    if target == "onehot":
+        return (1.0 - s) * y + s / y.shape[1]
+    return (1.0 - s) * y
 
 
 def digits_mlp(n: int = 500, *, scale: str = "book", **kw) -> Problem:
