@@ -373,6 +373,40 @@ def _strides(num_steps, record_every, sharpness_every) -> tuple[int, int, int]:
     return num_steps, record_every, stride
 
 
+# ----------------------------------------------------------------------------- devices
+
+
+def _spread_batch(tree: PyTree, n: int) -> PyTree:
+    """Place a batch (leading axis of length ``n`` on every leaf) split over all devices.
+
+    The batch is padded to a multiple of the device count by repeating its last entry (the
+    padded runs are real runs, so they cannot produce NaN or a spurious divergence) and laid
+    out with ``PartitionSpec("batch")`` on a 1-D mesh of every device; jit then runs each
+    device's slice where it lives. With one device the tree is returned unchanged. The runs
+    of a sweep never interact, except through the batch-wide ``any`` of
+    :func:`_run_final_batched`, so the results equal a single-device run.
+    """
+    devices = jax.devices()
+    if len(devices) < 2:
+        return tree
+    pad = -n % len(devices)
+    sharding = jax.sharding.NamedSharding(jax.sharding.Mesh(np.array(devices), ("batch",)),
+                                          jax.sharding.PartitionSpec("batch"))
+
+    def place(a):
+        a = jnp.asarray(a)
+        if pad:
+            a = jnp.concatenate([a, jnp.repeat(a[-1:], pad, axis=0)])
+        return jax.device_put(a, sharding)
+
+    return jax.tree_util.tree_map(place, tree)
+
+
+def _unpad(tree: PyTree, n: int) -> PyTree:
+    """Drop the padding :func:`_spread_batch` added (``None`` leaves stay ``None``)."""
+    return jax.tree_util.tree_map(lambda a: a if a.shape[0] == n else a[:n], tree)
+
+
 # ----------------------------------------------------------------------------- public API
 
 
@@ -485,11 +519,13 @@ def sweep_final(
     x0, dtype = _prepare_x0(x0)
     max_sq, finite_only = _max_sq(max_norm, dtype)
     etas = jnp.asarray(etas, dtype)
+    n = etas.shape[0]
     xb = jax.tree_util.tree_map(lambda a: jnp.broadcast_to(a, etas.shape + a.shape), x0)
-    return _final_batched_jit(
+    xb, etas = _spread_batch((xb, etas), n)
+    return _unpad(_final_batched_jit(
         _static(f), xb, etas, jnp.asarray(max_sq, dtype),
         num_steps=num_steps, chunk=chunk, unroll=unroll, finite_only=finite_only,
-    )
+    ), n)
 
 
 def _sweep(f, x0, eta, num_steps, record_every, sharpness_every, max_norm, unroll, over, dtype):
@@ -498,11 +534,18 @@ def _sweep(f, x0, eta, num_steps, record_every, sharpness_every, max_norm, unrol
     num_steps, record_every, stride = _strides(num_steps, record_every, sharpness_every)
     unroll = _check_int("unroll", unroll, 1)
     max_sq, finite_only = _max_sq(max_norm, dtype)
-    params, loss, sharp, div = _recorded_sweep_jit(
-        _static(f), x0, jnp.asarray(eta, dtype), jnp.asarray(max_sq, dtype),
+    eta = jnp.asarray(eta, dtype)
+    if over == "eta":
+        n = eta.shape[0]
+        eta = _spread_batch(eta, n)
+    else:
+        n = jax.tree_util.tree_leaves(x0)[0].shape[0]
+        x0 = _spread_batch(x0, n)
+    params, loss, sharp, div = _unpad(_recorded_sweep_jit(
+        _static(f), x0, eta, jnp.asarray(max_sq, dtype),
         num_steps=num_steps, record_every=record_every, sharpness_stride=stride, unroll=unroll,
         finite_only=finite_only, over=over,
-    )
+    ), n)
     return Trajectory(params, loss, sharp, div, num_steps, record_every, stride * record_every)
 
 

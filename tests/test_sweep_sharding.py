@@ -71,7 +71,8 @@ def test_sweeps_shard_over_devices_and_match_one_device(tmp_path):
     assert one["lr_div"].tolist()[-1] >= 0 and one["lr_div"].tolist()[0] == -1, "some runs diverge, some not"
     for name in one:
         assert one[name].shape == two[name].shape, name
-        np.testing.assert_array_equal(two[name], one[name], err_msg=name)
+        # the same per-run arithmetic on either device: equal up to round-off, compared by tolerance
+        np.testing.assert_allclose(two[name], one[name], rtol=1e-13, atol=0, err_msg=name)
     if max(two_info["spread"].values()) == 1:
         pytest.xfail("eoslib.gd does not shard its sweeps over devices yet (results already agree)")
     assert all(n == 2 for n in two_info["spread"].values()), two_info["spread"]
