@@ -34,9 +34,11 @@ __version__ = "0.1.0"
 
 #: The public submodules, loaded on first attribute access.
 _SUBMODULES = (
+    "callbacks",
     "checks",
     "curvature",
     "data",
+    "eigsolve",
     "flow",
     "gd",
     "losses",
@@ -46,6 +48,7 @@ _SUBMODULES = (
     "plotting",
     "session",
     "stability",
+    "tables",
     "train",
 )
 
@@ -53,9 +56,11 @@ __all__ = ["__version__", *_SUBMODULES]
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from eoslib import (  # noqa: F401
+        callbacks,
         checks,
         curvature,
         data,
+        eigsolve,
         flow,
         gd,
         losses,
@@ -65,6 +70,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         plotting,
         session,
         stability,
+        tables,
         train,
     )
 
