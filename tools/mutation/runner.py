@@ -369,8 +369,8 @@ def summarize(paper: str, sel: Selection, plan, cache: dict) -> dict:
     counts = defaultdict(int)
     for t, m, key, _, _ in plan:
         rec = cache.get(key)
-        if rec is not None and not _valid(rec, tests_hash):
-            rec = None
+        stale = rec is not None and not _valid(rec, tests_hash)  # tests changed since: counted, marked
+        counts["stale (tests changed since the run)"] += stale
         p = per[t.key]
         p["mutants"] += 1
         counts["mutants"] += 1
@@ -392,7 +392,8 @@ def summarize(paper: str, sel: Selection, plan, cache: dict) -> dict:
             counts["survived"] += 1
             survivors.append({"id": m.id, "function": t.key.split(":", 1)[1], "module": t.module.rsplit(".", 1)[1],
                               "line": m.line, "op": m.op, "before": m.before, "after": m.after,
-                              "reason": _reason(t, m, rec), "notebooks_tried": rec.get("notebooks_tried", [])})
+                              "reason": _reason(t, m, rec) + (" (tests changed since; not rerun)" if stale else ""),
+                              "notebooks_tried": rec.get("notebooks_tried", [])})
     run = counts["run"]
     return {
         "paper": paper,
