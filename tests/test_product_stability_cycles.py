@@ -65,3 +65,13 @@ def test_bifurcation_cycle_keeps_the_shape_of_eta():
     assert pm.shape == (2, 2) and pp.shape == (2, 2)
     pm1, pp1 = cycles.bifurcation_cycle(BCE, etas[1])
     assert np.array_equal(np.asarray(pp[1]), np.asarray(pp1))
+
+
+def test_cycle_centre_offset_converges_to_the_prediction_at_rate_mu():
+    # Theorem 4.2: the cycle centre sits at z* + m with m = -l3 a^2 / (2 l2), up to a relative O(mu).
+    mus = np.array([1e-3, 4e-3])
+    etas = closed_forms.eta_from_mu(BCE, mus)
+    pm, pp = cycles.bifurcation_cycle(BCE, etas)
+    offset = np.asarray(cycles.cycle_amplitude_prediction(BCE, etas).offset)
+    err = np.abs(((np.asarray(pp) + np.asarray(pm)) / 2 - BCE.z_star) / offset - 1)
+    assert np.all(err < 2 * mus) and err[0] < err[1]

@@ -124,3 +124,13 @@ def test_regularity_alpha_comes_from_losses_product_stability():
     for i, p in enumerate((0.7, 2.5)):
         want = float(losses.product_stability(families.regularity_family(p, 1.3, 0.2)))
         assert d["alpha"][i] == pytest.approx(want, rel=1e-12)
+
+
+def test_bce_closed_form_matches_autodiff_derivatives():
+    # l'', l''', l'''' of soft-label BCE do not depend on the label: compare with autodiff of l_y.
+    loss = losses.soft_bce(0.2)
+    zs = np.linspace(-3.0, 3.0, 13)
+    closed = families.bce_closed_form(jnp.asarray(zs))
+    auto = np.stack([np.asarray(losses.derivatives(loss.fn, z, 4)) for z in zs])
+    for k, key in ((2, "l2"), (3, "l3"), (4, "l4")):
+        np.testing.assert_allclose(np.asarray(closed[key]), auto[:, k], rtol=1e-10, atol=1e-13, err_msg=key)
