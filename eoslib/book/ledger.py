@@ -404,6 +404,8 @@ def render_toc(project: Project) -> str:
     ]
     if (project.book / "sweeps.md").is_file():  # `eoslib sweep`, with one sweep made by it
         lines.append("      - file: book/sweeps")
+    if (project.book / "mutation.md").is_file():  # tools/mutation: kill rate of the prediction functions
+        lines.append("      - file: book/mutation")
     lines.append("      - file: book/api")
     papers = [p for p in api_modules(project) if p != "core"]
     if papers:
