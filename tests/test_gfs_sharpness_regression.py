@@ -71,3 +71,12 @@ def test_gd_run_and_validation(problem):
         rg.gfs_dual(jnp.ones(3), *problem)
     with pytest.raises(ValueError, match="n must"):
         rg.make_problem(0, n=20, d=10)
+
+
+def test_closed_form_hessian_matches_autodiff(problem):
+    rng = np.random.default_rng(4)
+    X, y = (jnp.asarray(a) for a in problem)
+    w = _start(problem.d, rng, scale=0.7)
+    np.testing.assert_allclose(rg.hessian_closed_form(w, X, y), rg.hessian(w, X, y), rtol=1e-11, atol=1e-13)
+    np.testing.assert_allclose(rg.sharpness(w, X, y), np.linalg.eigvalsh(np.asarray(rg.hessian(w, X, y)))[-1],
+                               rtol=1e-12)
