@@ -185,7 +185,7 @@ def cost_ratios(f, w, repeats: int = 20) -> dict[str, float]:
 
 def tracked_run(problem: Problem, eta: float, num_steps: int, *, lanczos_tol: float = 1e-7,
                 gd_tol: float = 1e-6, gd_sharpness_every: int = 4, gf_sharpness_every: int = 10,
-                cf_substeps: int = 1, beta_every: int = 50,
+                cf_substeps: int = 1, central_flow: bool = True, beta_every: int = 50,
                 heavy_every: int = 50, store_states: int = 80, lambda2_stop: float = 1.9,
                 max_onset_steps: int = 20000, cache: bool = True, refresh: bool = False,
                 cache_dir: str | os.PathLike | None = None, progress: bool = False) -> TrackedRun:
@@ -202,7 +202,8 @@ def tracked_run(problem: Problem, eta: float, num_steps: int, *, lanczos_tol: fl
       gf_sharpness_every: stride of the gradient-flow sharpness (it sets the Euler sub-steps),
         in [1, inf).
       cf_substeps: central-flow steps per GD step, in [1, inf).
-      beta_every: stride of new ``beta_{s->t}`` columns, in [1, inf).
+      central_flow: run the central flow (ours) alongside; its records are NaN otherwise.
+      beta_every: stride of new ``beta_{s->t}`` columns, in [0, inf); 0 disables them.
       heavy_every: stride of the expensive diagnostics, in [1, inf).
       store_states: number of first steps whose ``theta^dagger_t``, ``u_t`` and
         ``grad S_t^perp`` are kept (for Lemma 4's check), in [0, inf).
@@ -218,7 +219,7 @@ def tracked_run(problem: Problem, eta: float, num_steps: int, *, lanczos_tol: fl
     eta = _pos("eta", eta)
     num_steps = _int("num_steps", num_steps, 1)
     cf_substeps = _int("cf_substeps", cf_substeps, 1)
-    beta_every = _int("beta_every", beta_every, 1)
+    beta_every = _int("beta_every", beta_every, 0)
     heavy_every = _int("heavy_every", heavy_every, 1)
     store_states = _int("store_states", store_states, 0)
     settings = {"problem": problem.settings, "eta": eta, "num_steps": num_steps,
@@ -226,6 +227,7 @@ def tracked_run(problem: Problem, eta: float, num_steps: int, *, lanczos_tol: fl
                 "gd_sharpness_every": _int("gd_sharpness_every", gd_sharpness_every, 2),
                 "gf_sharpness_every": _int("gf_sharpness_every", gf_sharpness_every, 1),
                 "beta_every": beta_every, "heavy_every": heavy_every,
+                "central_flow": bool(central_flow),
                 "store_states": store_states, "lambda2_stop": lambda2_stop,
                 "max_onset_steps": max_onset_steps, "format_version": FORMAT_VERSION}
     path = cache_file(settings, cache_dir)
@@ -343,7 +345,7 @@ def _compute(problem: Problem, s: dict, progress: bool = False) -> TrackedRun:
         alpha, beta = float(sc["alpha"]), float(sc["beta"])
         put("delta", math.sqrt(2 * max(alpha, 0.0) / beta)), put("epsilon", eta * math.sqrt(max(alpha, 0.0)))
         # ---- central flow (ours): record at t, then advance cf_substeps steps
-        for i in range(s["cf_substeps"]):
+        for i in range(s["cf_substeps"] if s["central_flow"] else 0):
             qc = ev_cf(w_cf, 1)
             w_new, sigma2, d2 = _central_flow_step(qc, w_cf, eta_a, jnp.asarray(h_cf))
             if i == 0:
@@ -351,12 +353,15 @@ def _compute(problem: Problem, s: dict, progress: bool = False) -> TrackedRun:
                 put("cf_delta2", d2), put("cf_dist", jnp.linalg.norm(w_cf - q.point))
                 put("cf_dist_gd", jnp.linalg.norm(w_cf - theta))
             w_cf = w_new
+        if not s["central_flow"]:
+            for name in ("cf_loss", "cf_sharpness", "cf_sigma2", "cf_delta2", "cf_dist", "cf_dist_gd"):
+                put(name, np.nan)
         # ---- beta_{s -> t-1}, then propagate by A_t (Definition 4, A8)
         if columns:
             vals = [float(q.grad_S_perp @ c) for _, c in columns]
             beta_rec.extend((s0, t - 1, b) for (s0, _), b in zip(columns, vals))
             columns = [(s0, predicted.propagate_network(f, q.point, q.u, c, eta_a)) for s0, c in columns]
-        if t % s["beta_every"] == 0 and t < T:
+        if s["beta_every"] and t % s["beta_every"] == 0 and t < T:
             columns.append((t, q.grad_S_perp))
         # ---- expensive diagnostics
         if t % s["heavy_every"] == 0:
