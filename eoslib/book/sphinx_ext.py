@@ -108,6 +108,33 @@ def _process_docstring(app: Any, what: str, name: str, obj: Any, options: Any, l
         lines[:] = escape_plain_text(lines)
 
 
+_ENUMERATOR = re.compile(r"^(\s*)\((\w)\) ")
+
+
+def tidy_google_sections(lines: list[str]) -> list[str]:
+    """Fix two plain-text habits of our docstrings before napoleon parses them.
+
+    A sentence such as "Other arguments as in :func:`gd_trajectory`." written inside an ``Args:``
+    block ends napoleon's field list without a blank line; it moves after the block. A line that
+    starts with "(b) ..." reads as an enumerated list in reST; its parenthesis is escaped.
+    """
+    out: list[str] = []
+    moved: list[str] = []
+    for line in lines:
+        if line.strip().startswith("Other arguments as in"):
+            moved.append(line.strip())
+            continue
+        out.append(_ENUMERATOR.sub(r"\1\\(\2) ", line))
+    if moved:
+        out += [""] + moved
+    return out
+
+
+def _tidy_docstring(app: Any, what: str, name: str, obj: Any, options: Any, lines: list[str]) -> None:
+    if name.startswith("eoslib."):
+        lines[:] = tidy_google_sections(lines)
+
+
 def _script_key(js: Any) -> tuple[str, tuple[tuple[str, str], ...]]:
     attributes = getattr(js, "attributes", {}) or {}
     # An inline script has filename None or "" depending on who added it.
@@ -136,6 +163,7 @@ def _dedupe_scripts(app: Any, pagename: str, templatename: str, context: dict[st
 
 def setup(app: Any) -> dict[str, Any]:
     # After napoleon (priority 500), so that its generated field lists are what gets escaped.
+    app.connect("autodoc-process-docstring", _tidy_docstring, priority=400)  # before napoleon (500)
     app.connect("autodoc-process-docstring", _process_docstring, priority=600)
     app.connect("html-page-context", _dedupe_scripts, priority=100)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
