@@ -155,3 +155,144 @@ def test_fourth_derivative_vs_fd():
     d3 = lambda t: curvature.directional_derivative(f, t, v, 3)  # noqa: E731
     fd = np.array([(float(d3(th + h * e)) - float(d3(th - h * e))) / (2 * h) for e in np.eye(5)])
     assert np.max(np.abs(fd - an)) / np.linalg.norm(an) < 1e-6
+
+
+# ----------------------------------------------------------------------------- projection, prediction
+
+from eoslib.papers.self_stabilization import (analysis, constrained, diagnostics, experiments,  # noqa: E402
+                                              predicted, scale_invariant, tracking)
+
+
+def test_check_interval_schedule():
+    eta = 0.01
+    assert constrained.check_interval(50.0, eta) == 100   # S < 1/eta: 1 time unit
+    assert constrained.check_interval(120.0, eta) == 10   # 1/eta <= S < 1.5/eta: 0.1
+    assert constrained.check_interval(160.0, eta) == 1    # S >= 1.5/eta: 0.01
+    assert constrained.check_interval(160.0, 0.25) == 1   # never below one step
+
+
+def test_projection_on_toy_is_exact():
+    m = toy.ToyModel(eta=0.01, lam=0.3, rho=0.1)
+    ev = oracles.DenseEvaluator(m.loss, jnp.eye(3)[:, 0])
+    # from a point off M: x != 0 (u . grad L != 0) and S > 2/eta (y > 0)
+    pr = constrained.project(ev, jnp.asarray([1e-3, 0.02, 0.5]), m.eta)
+    q = pr.taylor
+    assert abs(float(q.sharpness) * m.eta / 2 - 1) < 1e-6
+    assert abs(float(q.u @ q.grad)) < 1e-7 * float(jnp.linalg.norm(q.grad))
+    q = ev.complete(ev(jnp.asarray([0.0, 0.0, 0.0])))
+    for t in range(3):
+        q = constrained.constrained_step(ev, q, m.eta).taylor
+    np.testing.assert_allclose(np.asarray(q.point), [0.0, 0.0, 0.03], atol=1e-12)
+
+
+def test_step_map_rows_definition8():
+    m = toy.ToyModel(eta=0.01, lam=0.5)
+    f = oracles.RandomSmoothLoss(3, d=6)
+    th = jnp.asarray(np.random.default_rng(0).standard_normal(6)) * 0.3
+    q = oracles.dense_taylor(f, th)
+    q2 = oracles.dense_taylor(f, th + 0.01, q.vectors[:, :1])
+    H = curvature.hessian(f, th)
+    v = jnp.asarray(np.random.default_rng(1).standard_normal(6))
+    out = predicted.step_map(v, q, q2.u, m.eta, lambda w: H @ w)
+    x, y = predicted.coordinates(v, q)
+    # eq. (8): the u_{t+1} row
+    assert abs(float(q2.u @ out) + (1 + m.eta * y) * x) < 1e-12
+    # eq. (7): the rest
+    d2 = 2 * q.alpha / q.beta
+    rest = (v - x * q.u) - m.eta * H @ (v - x * q.u) + m.eta * q.grad_S_perp * (d2 - x**2) / 2
+    np.testing.assert_allclose(oracles.perp(out, q2.u), oracles.perp(rest, q2.u), atol=1e-12)
+
+
+@pytest.mark.parametrize("form,lam,rho", [("def7", 0.0, 0.0), ("def7", 0.5, 0.0), ("code", 0.5, 0.0),
+                                          ("generalized", 0.05, 0.3)])
+def test_dense_prediction_equals_gd_on_toys(form, lam, rho):
+    m = toy.ToyModel(eta=0.01, lam=lam, rho=rho)
+    run = toy.toy_gd(m, 0.01, 600)
+    dag = m.constrained(600)
+    vh = predicted.dense_prediction(m.loss, dag, run.theta[0] - dag[0], m.eta, form=form)
+    assert np.abs(vh - (run.theta - dag)).max() < 1e-12 * max(1.0, np.abs(run.x).max())
+
+
+def test_lemma4_y_closed_form_beta():
+    m = toy.ToyModel(eta=0.01, lam=0.5)
+    T = 400
+    run = toy.toy_gd(m, 0.01, T)
+    s, t = np.meshgrid(np.arange(T), np.arange(T), indexing="ij")
+    B = np.where(s <= t, m.beta_s_to_t(s, t), 0.0)
+    y = predicted.lemma4_y(B, np.full(T, m.delta**2), run.x[:-1], m.eta)
+    np.testing.assert_allclose(y, run.y[1:], atol=1e-12)
+    with pytest.raises(ValueError, match="form"):
+        predicted.dense_prediction(m.loss, m.constrained(3), np.zeros(3), m.eta, form="other")
+
+
+def test_F_samples_on_quartic_toy():
+    m = toy.ToyModel(eta=0.01, rho=0.3)
+    q = oracles.dense_taylor(m.loss, jnp.asarray([0.0, 0.0, 0.0]), jnp.eye(3)[:, 0])
+    xs, F = diagnostics.F_samples(m.loss, q, m.eta, m.delta, num=11)
+    np.testing.assert_allclose(F, -0.3 * xs**4 / 24, atol=1e-9)
+
+
+# ----------------------------------------------------------------------------- analysis helpers
+
+
+def test_analysis_helpers():
+    S = np.array([1.0, 3.0, np.nan, np.nan, 2.0, 4.0])
+    t, two = analysis.two_step_sharpness(S)
+    assert t.tolist() == [0, 4] and two.tolist() == [2.0, 3.0]
+    m = toy.ToyModel(eta=0.01)
+    run = toy.toy_gd(m, 0.01, 1200)
+    assert analysis.first_cycle_end(run.x, run.y, np.full(run.x.size, m.delta)) == 765
+    assert analysis.first_peak(run.x, 765)[0] == int(np.argmax(np.abs(run.x[:765])))
+    st, c = analysis.sliding_correlation(run.y, run.y, 100)
+    np.testing.assert_allclose(c, 1.0)
+    assert experiments.first_cycle_end(np.arange(6), np.array([0, 2, 0, 2, 0, 2.0]), 1.0) == 3
+
+
+def test_problem_soft_labels_and_validation():
+    pb = problems.make_problem(n=40, classes=(3, 5), target="01", loss="bce_with_logits", soft_labels=0.2,
+                               widths=(4,))
+    assert pb.settings["soft_labels"] == 0.2 and "smoothed" in pb.data_note
+    with pytest.raises(ValueError, match="soft_labels"):
+        problems.make_problem(n=10, soft_labels=1.5)
+    with pytest.raises(ValueError, match="scale"):
+        problems.digits_mlp(scale="huge")
+
+
+# ----------------------------------------------------------------------------- Appendix H and Lemma 1
+
+
+def test_scale_invariant_lemmas():
+    f = scale_invariant.TanhSphereLoss(0)
+    bar = scale_invariant.critical_point(f)
+    L = scale_invariant.WeightDecayed(f, 0.05)
+    th = jnp.asarray(scale_invariant.scale_to_edge(f, bar, 0.05, 0.1))
+    q = oracles.dense_taylor(L, th)
+    assert abs(float(q.sharpness) - 20.0) < 1e-9
+    assert abs(float(q.alpha) - scale_invariant.lemma10_alpha(float(q.sharpness), 0.05)) < 1e-8
+    np.testing.assert_allclose(q.grad_S, scale_invariant.lemma8_grad_S(f, th, 0.05), atol=1e-8)
+    with pytest.raises(ValueError):
+        scale_invariant.scale_to_edge(f, bar, 30.0, 0.1)
+
+
+def test_descent_slack_nonnegative():
+    from eoslib.papers.self_stabilization import descent
+
+    q = descent.LogCoshLoss(0)
+    th = np.random.default_rng(0).standard_normal((50, q.d))
+    assert descent.descent_slack(q, th, 1.9 / q.ell, q.ell).min() > -1e-12
+
+
+# ----------------------------------------------------------------------------- the tracked run
+
+
+@pytest.mark.slow
+def test_tracked_run_small_network_and_cache(tmp_path):
+    pb = problems.make_problem(n=100, widths=(16, 16))
+    kw = dict(cache_dir=tmp_path, heavy_every=3, beta_every=2, store_states=3)
+    run = tracking.tracked_run(pb, 0.6, 6, **kw)
+    a = run.arrays
+    assert not run.from_cache and a["gd_loss"].size >= 2
+    assert np.all(a["dag_sharpness"] * 0.6 / 2 <= 1 + 1e-6)
+    assert tracking.tracked_run(pb, 0.6, 6, **kw).from_cache
+    cost = analysis.hvp_equivalents(a, run.meta["cost_ratios"])
+    assert cost.size == a["proj_passes"].size and np.all(cost > 0)

@@ -167,8 +167,8 @@ def _correction(q: Taylor, eta: float, direction: Array) -> Array:
 
 
 def project(evaluator: Evaluator, p: Array, eta: float, *, s_rtol: float = 1e-6,
-            u_rtol: float = 1e-7, max_passes: int = 8, lambda2_tol: float = 1e-4,
-            refine_noise: float = 1e-8) -> Projection:
+            u_rtol: float = 1e-7, max_passes: int = 20, lambda2_tol: float = 1e-4,
+            refine_noise: float = 1e-8, refresh_above: float = 0.01) -> Projection:
     """Linearised projection onto the stable set, repeated until accepted (algorithm A4).
 
     The first evaluation is full (top eigenpair and ``grad S``). The corrections that follow
@@ -189,6 +189,8 @@ def project(evaluator: Evaluator, p: Array, eta: float, *, s_rtol: float = 1e-6,
       lambda2_tol: Lanczos tolerance of ``lambda_2``, in (0, inf).
       refine_noise: random component of the warm start of the evaluations after the first,
         in [0, inf).
+      refresh_above: a correction made at a relative violation ``|S eta / 2 - 1|`` above this
+        is followed by a full evaluation (a fresh ``grad S^perp``), in (0, inf).
 
     Returns:
       :class:`Projection`.
@@ -208,9 +210,14 @@ def project(evaluator: Evaluator, p: Array, eta: float, *, s_rtol: float = 1e-6,
                                f"S eta / 2 - 1 = {float(q.sharpness) * eta / 2 - 1:.3g}")
         p = q.point + _correction(q, eta, direction)
         corrections += 1
-        # the point moved by O(eta alpha / ||grad S||): the stored vector is an accurate warm
-        # start, so only a trace of randomness is mixed in
-        q = evaluator(p, 1, v0_noise=refine_noise, with_grad_S=False)
+        # A small remaining violation is removed with the same direction (light evaluation);
+        # a large one (far from M, e.g. the first projection of a coarse onset) needs a fresh
+        # grad S^perp. The stored vector is an accurate warm start either way, so only a trace
+        # of randomness is mixed in.
+        far = abs(float(q.sharpness) * eta / 2.0 - 1.0) > refresh_above
+        q = evaluator(p, 1, v0_noise=refine_noise, with_grad_S=far)
+        if far:
+            direction = q.grad_S_perp
         passes += 1
     return Projection(evaluator.complete(q, lambda2_tol), passes, corrections)
 

@@ -44,6 +44,7 @@ __all__ = [
     "corollary1_literal",
     "small_orbit_period",
     "orbit_period",
+    "extrema_by_events",
 ]
 
 
@@ -293,5 +294,3 @@ def extrema_by_events(X0: float, Y0: float, alpha: float, beta: float, tau_max: 
     ys = np.abs(sol.y_events[1][:, 1]) if sol.y_events[1].size else np.array([abs(Y0)])
     return float(xs.min()), float(xs.max()), float(ys.max())
 
-
-__all__.append("extrema_by_events")

@@ -46,6 +46,7 @@ __all__ = [
     "stage_labels",
     "stage_changes",
     "STAGE_NAMES",
+    "toy_sharpness",
 ]
 
 #: Names of the four stages of Section 4.1, indexed by the labels of :func:`stage_labels`.
@@ -249,5 +250,3 @@ def toy_sharpness(model: ToyModel, theta: np.ndarray) -> np.ndarray:
     f = model.loss
     return np.asarray(jax.vmap(lambda th: curvature.sharpness(f, th))(jnp.asarray(theta)))
 
-
-__all__.append("toy_sharpness")
