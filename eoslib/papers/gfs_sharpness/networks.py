@@ -141,6 +141,7 @@ class GFSTrack(NamedTuple):
       eta: step size.
       diverged_at: first invalid step, ``-1`` if none.
       wall_time: seconds of the training run (0 when loaded from the cache).
+      checkpoint_steps, checkpoints: kept iterates (see ``checkpoint_every``).
     """
 
     steps: np.ndarray
@@ -155,11 +156,14 @@ class GFSTrack(NamedTuple):
     eta: float
     diverged_at: int
     wall_time: float
+    checkpoint_steps: np.ndarray
+    checkpoints: np.ndarray
 
 
 def track_gfs_sharpness(setup: Setup, eta: float, num_steps: int, *, gfs_every: int = 100, eig_every: int = 10,
                         log_every: int = 10, loss_threshold: float = 1e-5, method: str = "rkc",
-                        settings: dict | None = None, **solver_options: Any) -> GFSTrack:
+                        checkpoint_every: int = 0, settings: dict | None = None,
+                        **solver_options: Any) -> GFSTrack:
     """Full-batch GD with ``lambda_max`` every ``eig_every`` steps and ``phi`` every ``gfs_every`` steps.
 
     Args:
@@ -172,6 +176,8 @@ def track_gfs_sharpness(setup: Setup, eta: float, num_steps: int, *, gfs_every: 
       loss_threshold: gradient flow stops at this loss; it defines the GFS, in ``(0, inf)``.
       method: flow solver, ``"rkc"`` (adaptive, default), ``"tsit5"``, ``"dopri5"``,
         ``"bosh3"`` or ``"rk4"`` (the paper's, step ``alpha / lambda``).
+      checkpoint_every: also keep the iterates every this many steps (0: none), in
+        ``[0, num_steps]``; they are in ``GFSTrack.checkpoints``.
       settings: JSON-like description of the setup; enables the run cache of
         :func:`eoslib.train.train_gd`.
       **solver_options: passed to the flow solver (``rtol``, ``atol``, ``alpha``, ...).
@@ -180,15 +186,21 @@ def track_gfs_sharpness(setup: Setup, eta: float, num_steps: int, *, gfs_every: 
     num_steps = _integer("num_steps", num_steps, 1)
     cb = callbacks.GFSSharpness(_integer("gfs_every", gfs_every, 1, num_steps), loss_threshold=loss_threshold,
                                 method=method, **solver_options)
+    cbs: list = [cb]
+    if _integer("checkpoint_every", checkpoint_every, 0, num_steps):
+        cbs.append(callbacks.Checkpoints(checkpoint_every))
     run = train.train_gd(setup.f, setup.w0, eta, num_steps, log_every=log_every, eig_every=eig_every,
-                         callbacks=[cb], progress=False, settings=settings)
+                         callbacks=cbs, progress=False, settings=settings)
     rec = run.records[cb.name]
+    ckpt = run.records.get("checkpoints", {})
     return GFSTrack(
         steps=np.asarray(run.steps), loss=np.asarray(run.loss), eig_steps=np.asarray(run.eig_steps),
         sharpness=np.asarray(run.eigenvalues)[:, 0], gfs_steps=np.asarray(rec["step"]),
         phi=np.asarray(rec["sharpness"]), gf_reached=np.asarray(rec["reached"], bool),
         gf_grad_evals=np.asarray(rec["grad_evals"]), gf_time=np.asarray(rec["time"]), eta=eta,
-        diverged_at=int(run.diverged_at), wall_time=float(run.wall_time))
+        diverged_at=int(run.diverged_at), wall_time=float(run.wall_time),
+        checkpoint_steps=np.asarray(ckpt.get("step", np.zeros(0, int))),
+        checkpoints=np.asarray(ckpt.get("w", np.zeros((0, setup.w0.shape[0])))))
 
 
 class Acceptance(NamedTuple):
@@ -196,7 +208,8 @@ class Acceptance(NamedTuple):
 
     Attributes:
       edge_step: first sharpness step with ``lambda_max >= 2 / eta`` (-1 if never).
-      flat_deviation: ``max |phi_t / phi_0 - 1|`` over GFS steps before ``edge_step``.
+      flat_deviation: ``max |phi_t / phi_ref - 1|`` over GFS steps in ``[flat_from, edge_step)``,
+        ``phi_ref`` the first of them.
       num_changes: consecutive changes of ``phi`` from ``edge_step`` on.
       fraction_nonincreasing: fraction of those changes that are ``<= 0``.
       max_rise: largest relative rise ``(phi_{k+1} - phi_k) / phi_k`` among them (0 if none).
@@ -213,13 +226,21 @@ class Acceptance(NamedTuple):
     loss_rises: int
 
 
-def acceptance(track: GFSTrack) -> Acceptance:
-    """Figures 6/12/13 statistics: flat ``phi`` before the edge, monotone after, final ``phi`` vs ``2/eta``."""
+def acceptance(track: GFSTrack, *, flat_from: int = 0) -> Acceptance:
+    """Figures 6/12/13 statistics: flat ``phi`` before the edge, monotone after, final ``phi`` vs ``2/eta``.
+
+    Args:
+      track: from :func:`track_gfs_sharpness`.
+      flat_from: the flat window starts at the first GFS step ``>= flat_from`` (its ``phi`` is
+        the reference), in ``[0, inf)``.
+    """
     thr = 2.0 / track.eta
     hit = np.flatnonzero(track.sharpness >= thr)
     edge = int(track.eig_steps[hit[0]]) if hit.size else -1
-    before = track.gfs_steps < edge if edge >= 0 else np.ones_like(track.gfs_steps, bool)
-    flat = float(np.max(np.abs(track.phi[before] / track.phi[0] - 1))) if before.any() else 0.0
+    before = (track.gfs_steps < edge) if edge >= 0 else np.ones_like(track.gfs_steps, bool)
+    before &= track.gfs_steps >= _integer("flat_from", flat_from, 0)
+    ref = track.phi[np.argmax(before)] if before.any() else track.phi[0]
+    flat = float(np.max(np.abs(track.phi[before] / ref - 1))) if before.any() else 0.0
     after = track.phi[track.gfs_steps >= edge] if edge >= 0 else track.phi[:0]
     rel = np.diff(after) / after[:-1] if after.size > 1 else np.zeros(0)
     return Acceptance(

@@ -25,6 +25,7 @@ __all__ = [
     "final_sharpness_map",
     "bifurcation_figure",
     "figure_5",
+    "network_figure",
 ]
 
 
@@ -484,4 +485,34 @@ def figure_5(runs: Sequence[tuple[str, object, float]], example: int = 0) -> plt
     ax.set_xlabel("GD step $t$")
     ax.set_ylabel(r"$(\phi_{t+1}-\phi_t)/\phi_t$")
     ax.set_title("(c) normalised one-step change")
+    return fig
+
+
+def network_figure(tracks: Sequence[tuple[str, object]], *, data_note: str = "") -> plt.Figure:
+    """Figures 6, 12 and 13: one column per run; rows: training loss, sharpness with ``2/eta``,
+    GFS sharpness with ``2/eta``.
+
+    Args:
+      tracks: ``(title, GFSTrack)`` per column.
+    """
+    fig, axes = plt.subplots(3, len(tracks), figsize=(4.6 * len(tracks), 8.4), squeeze=False, sharex="col")
+    for j, (title, tr) in enumerate(tracks):
+        thr = 2.0 / tr.eta
+        ax = axes[0, j]
+        ax.semilogy(tr.steps, tr.loss, color="C0", lw=0.8)
+        ax.set_title(title)
+        ax.set_ylabel("train loss" if j == 0 else "")
+        ax = axes[1, j]
+        ax.plot(tr.eig_steps, tr.sharpness, color="C0", lw=0.8, label=r"$\lambda_{\max}$")
+        ax.axhline(thr, color="k", ls="--", lw=0.8, label=r"$2/\eta$")
+        ax.set_ylabel("sharpness" if j == 0 else "")
+        ax.legend(loc="lower right")
+        ax = axes[2, j]
+        ax.plot(tr.gfs_steps, tr.phi, "o-", color="C1", ms=3, lw=1.0, label=r"GFS sharpness $\phi$")
+        ax.axhline(thr, color="k", ls="--", lw=0.8, label=r"$2/\eta$")
+        ax.set_ylabel("GFS sharpness" if j == 0 else "")
+        ax.set_xlabel("GD step")
+        ax.legend(loc="upper right")
+    if data_note:
+        axes[2, 0].text(0.01, 0.01, data_note, transform=axes[2, 0].transAxes, fontsize=7, color="0.35")
     return fig
