@@ -37,6 +37,8 @@ __all__ = [
     "make_setup",
     "GFSTrack",
     "track_gfs_sharpness",
+    "SolverComparison",
+    "compare_solvers",
     "Acceptance",
     "acceptance",
 ]
@@ -211,7 +213,7 @@ class Acceptance(NamedTuple):
       flat_deviation: ``max |phi_t / phi_ref - 1|`` over GFS steps in ``[flat_from, edge_step)``,
         ``phi_ref`` the first of them.
       num_changes: consecutive changes of ``phi`` from ``edge_step`` on.
-      fraction_nonincreasing: fraction of those changes that are ``<= 0``.
+      fraction_nonincreasing: fraction of those changes that are ``<= tol`` (relative).
       max_rise: largest relative rise ``(phi_{k+1} - phi_k) / phi_k`` among them (0 if none).
       final_ratio: last ``phi`` over ``2 / eta``.
       loss_rises: logged steps where the loss increased (EoS: the loss is not monotone).
@@ -226,13 +228,59 @@ class Acceptance(NamedTuple):
     loss_rises: int
 
 
-def acceptance(track: GFSTrack, *, flat_from: int = 0) -> Acceptance:
+class SolverComparison(NamedTuple):
+    """Gradient-flow solutions of the same iterates by several solvers.
+
+    Attributes:
+      methods: labels, e.g. ``("rkc rtol=1e-06", "rk4 alpha=1")``.
+      phi: ``(num_methods, num_points)`` GFS sharpness.
+      grad_evals: ``(num_methods, num_points)`` gradient evaluations.
+      reached: ``(num_methods, num_points)`` whether the loss threshold was reached.
+    """
+
+    methods: tuple[str, ...]
+    phi: np.ndarray
+    grad_evals: np.ndarray
+    reached: np.ndarray
+
+
+def compare_solvers(setup: Setup, points, solvers: Sequence[tuple[str, str, dict]], *,
+                    loss_threshold: float = 1e-5) -> SolverComparison:
+    """Run gradient flow from each point with each solver (:mod:`eoslib.flow`).
+
+    Args:
+      setup: the network (its loss ``f``).
+      points: iterates ``(P, D)``.
+      solvers: ``(label, method, options)``; ``method`` is ``"rk4"`` or a method of
+        :func:`eoslib.flow.gradient_flow`.
+      loss_threshold: where every flow stops.
+    """
+    from eoslib import flow
+
+    phi, evals, reached = [], [], []
+    for _, method, opts in solvers:
+        row = []
+        for w in np.asarray(points):
+            if method == "rk4":
+                row.append(flow.gradient_flow_rk4(setup.f, jnp.asarray(w), loss_threshold=loss_threshold, **opts))
+            else:
+                row.append(flow.gradient_flow(setup.f, jnp.asarray(w), loss_threshold=loss_threshold,
+                                              method=method, **opts))
+        phi.append([r.sharpness for r in row])
+        evals.append([r.num_grad_evals for r in row])
+        reached.append([r.reached for r in row])
+    return SolverComparison(tuple(s[0] for s in solvers), np.asarray(phi), np.asarray(evals), np.asarray(reached))
+
+
+def acceptance(track: GFSTrack, *, flat_from: int = 0, tol: float = 0.0) -> Acceptance:
     """Figures 6/12/13 statistics: flat ``phi`` before the edge, monotone after, final ``phi`` vs ``2/eta``.
 
     Args:
       track: from :func:`track_gfs_sharpness`.
       flat_from: the flat window starts at the first GFS step ``>= flat_from`` (its ``phi`` is
         the reference), in ``[0, inf)``.
+      tol: a relative change ``<= tol`` counts as non-increasing (the accuracy of the
+        gradient-flow solutions), in ``[0, 1)``.
     """
     thr = 2.0 / track.eta
     hit = np.flatnonzero(track.sharpness >= thr)
@@ -245,6 +293,6 @@ def acceptance(track: GFSTrack, *, flat_from: int = 0) -> Acceptance:
     rel = np.diff(after) / after[:-1] if after.size > 1 else np.zeros(0)
     return Acceptance(
         edge_step=edge, flat_deviation=flat, num_changes=int(rel.size),
-        fraction_nonincreasing=float(np.mean(rel <= 0)) if rel.size else math.nan,
+        fraction_nonincreasing=float(np.mean(rel <= tol)) if rel.size else math.nan,
         max_rise=float(max(np.max(rel), 0.0)) if rel.size else 0.0,
         final_ratio=float(track.phi[-1] / thr), loss_rises=int(np.sum(np.diff(track.loss) > 0)))
