@@ -227,8 +227,14 @@ def test_changing_imported_eoslib_code_makes_a_notebook_stale(project: Path):
     # ... nor does the pipeline (it cannot change what a kernel computes) ...
     (project / "eoslib" / "book" / "cli.py").write_text((project / "eoslib" / "book" / "cli.py").read_text() + "\n#\n")
     assert provenance.notebook_key(proj, src) == key
-    # ... but an imported one does, and so do the parameters and a pin.
-    (project / "eoslib" / "checks.py").write_text((project / "eoslib" / "checks.py").read_text() + "\n# edit\n")
+    # ... nor a comment or a docstring in an imported one (they cannot change the output) ...
+    checks_py = project / "eoslib" / "checks.py"
+    original = checks_py.read_text()
+    assert original.startswith('"""')
+    checks_py.write_text('"""Edited module docstring."""\n' + original.split('"""', 2)[2] + "\n# edit\n")
+    assert provenance.notebook_key(proj, src) == key
+    # ... but its code does, and so do the parameters and a pin.
+    checks_py.write_text(original + "\n_EDIT = 1\n")
     key2 = provenance.notebook_key(proj, src)
     assert key2 != key
     assert provenance.notebook_key(proj, src, {"eta": 0.25}) != key2
@@ -238,6 +244,22 @@ def test_changing_imported_eoslib_code_makes_a_notebook_stale(project: Path):
     assert provenance.notebook_key(proj, src) == key2
     pyproject.write_text(pyproject.read_text().replace("numpy==", "numpy>="))
     assert provenance.notebook_key(proj, src) != key2
+
+
+def test_code_fingerprint_ignores_docstrings_comments_and_blank_lines_only():
+    base = 'def f(x):\n    """Doc."""\n    return x + 1  # why\n'
+    same = 'def f(x):\n    """Another\n    doc.\n    """\n\n    # a comment\n    return x + 1\n'
+    assert provenance.code_fingerprint(base) == provenance.code_fingerprint(same)
+    # A string that is not a docstring, a "#" inside a string, and the code itself all count.
+    assert provenance.code_fingerprint(base) != provenance.code_fingerprint(base.replace("x + 1", "x + 2"))
+    s1 = 'def f():\n    x = 1\n    "not a docstring"\n'
+    assert provenance.code_fingerprint(s1) != provenance.code_fingerprint(s1.replace("not a", "no"))
+    s2 = 'URL = "a#b"\n'
+    assert provenance.code_fingerprint(s2) != provenance.code_fingerprint('URL = "a#c"\n')
+    # A one-line `def f(): "doc"; return 1` keeps its line: the code on it counts.
+    s3 = 'def f(): "doc"; return 1\n'
+    assert provenance.code_fingerprint(s3) != provenance.code_fingerprint(s3.replace("1", "2"))
+    assert provenance.code_fingerprint("def (:\n") == b"def (:\n"
 
 
 def test_dependencies_follow_transitive_imports_and_parent_packages():

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import io
 import json
 import subprocess
+import tokenize
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -24,6 +26,7 @@ __all__ = [
     "INJECTED_IMPORTS",
     "eoslib_dependencies",
     "dependency_lock",
+    "code_fingerprint",
     "notebook_key",
     "clean_commit",
     "short_key",
@@ -142,6 +145,54 @@ def dependency_lock(project: Project) -> str:
     return json.dumps({"deps": proj.get("dependencies", []), "extras": extras}, sort_keys=True)
 
 
+def _docstring_lines(tree: ast.Module, lines: list[str]) -> set[int]:
+    """1-based line numbers that hold only a docstring (module, class or function)."""
+    found: set[int] = set()
+    for node in ast.walk(tree):
+        if not isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        body = node.body
+        if not (body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)):
+            continue
+        doc = body[0]
+        end = doc.end_lineno or doc.lineno
+        # Only a docstring that has its lines to itself (not `def f(): "doc"; x = 1`).
+        if lines[doc.lineno - 1][: doc.col_offset].strip() or lines[end - 1][doc.end_col_offset or 0:].strip():
+            continue
+        found.update(range(doc.lineno, end + 1))
+    return found
+
+
+def code_fingerprint(source: str) -> bytes:
+    """A module's source without its docstrings, comments and blank lines.
+
+    Editing a docstring or a comment cannot change a notebook's output, so it must not make the
+    notebook stale. Docstrings are found with :mod:`ast` and comments with :mod:`tokenize`; both
+    report positions that every supported Python version agrees on, and the result is source text
+    (not an ``ast.dump``), so the key is the same under any Python that runs the book.
+
+    Args:
+      source: Python source text.
+
+    Returns:
+      The code lines, right-stripped, joined by newlines (UTF-8). Unparsable source is returned
+      unchanged, so that any edit to it still changes the key.
+    """
+    try:
+        tree = ast.parse(source)
+        comments = [tok.start for tok in tokenize.generate_tokens(io.StringIO(source).readline)
+                    if tok.type == tokenize.COMMENT]
+    except (SyntaxError, tokenize.TokenError):
+        return source.encode()
+    lines = source.splitlines()
+    for row, col in comments:
+        lines[row - 1] = lines[row - 1][:col]
+    skip = _docstring_lines(tree, source.splitlines())
+    kept = [line.rstrip() for i, line in enumerate(lines, start=1) if i not in skip and line.strip()]
+    return "\n".join(kept).encode()
+
+
 def notebook_key(project: Project, source_path: Path, parameters: Mapping[str, Any] | None = None) -> str:
     """The staleness key of a notebook run.
 
@@ -152,8 +203,9 @@ def notebook_key(project: Project, source_path: Path, parameters: Mapping[str, A
         :func:`eoslib.book.parameters.non_default`); a default run passes none.
 
     Returns:
-      A sha256 hex digest of the source, the parameters, the eoslib modules the notebook and
-      the injected cells import, and the dependency pins.
+      A sha256 hex digest of the source, the parameters, the code (see
+      :func:`code_fingerprint`) of the eoslib modules the notebook and the injected cells import,
+      and the dependency pins.
     """
     import jupytext
 
@@ -164,7 +216,8 @@ def notebook_key(project: Project, source_path: Path, parameters: Mapping[str, A
     h.update(b"source\0" + text)
     h.update(b"params\0" + json.dumps(dict(parameters or {}), sort_keys=True, default=repr).encode())
     for dep in eoslib_dependencies(code, project.package):
-        h.update(b"dep\0" + dep.relative_to(project.root).as_posix().encode() + b"\0" + dep.read_bytes())
+        h.update(b"dep\0" + dep.relative_to(project.root).as_posix().encode() + b"\0"
+                 + code_fingerprint(dep.read_text()))
     h.update(b"lock\0" + dependency_lock(project).encode())
     return h.hexdigest()
 
