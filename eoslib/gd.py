@@ -63,6 +63,11 @@ LearningRate = float | Float[ArrayLike, ""]
 Objective = Callable[[State], Float[Array, ""]]
 
 
+def _step_grid(steps: int, every: int) -> Int[np.ndarray, " n"] | None:
+    """Steps ``0, every, 2 every, ..., steps``; None if ``every == 0`` (nothing recorded)."""
+    return np.arange(steps // every + 1) * every if every else None
+
+
 class Trajectory(NamedTuple):
     """A recorded GD run (or a batch of runs, with a leading sweep axis on every array).
 
@@ -95,14 +100,12 @@ class Trajectory(NamedTuple):
     @property
     def times(self) -> Int[np.ndarray, " n_rec"]:
         """Step index of every recorded iterate."""
-        return np.arange(self.steps // self.record_every + 1) * self.record_every
+        return _step_grid(self.steps, self.record_every)
 
     @property
     def sharpness_times(self) -> Int[np.ndarray, " n_sharp"] | None:
         """Step index of every sharpness value (None if not computed)."""
-        if not self.sharpness_every:
-            return None
-        return np.arange(self.steps // self.sharpness_every + 1) * self.sharpness_every
+        return _step_grid(self.steps, self.sharpness_every)
 
     def report(self) -> str:
         """One line: ``"ran N steps"`` or ``"diverged at step k of N"`` (counts for sweeps)."""
@@ -451,6 +454,16 @@ def gd_trajectory(
     return Trajectory(params, loss, sharp, div, num_steps, record_every, stride * record_every)
 
 
+def _final_args(num_steps, unroll, chunk, x0, max_norm):
+    """Checked arguments of :func:`gd_final` and :func:`sweep_final`."""
+    num_steps = _check_int("num_steps", num_steps, 1)
+    unroll = _check_int("unroll", unroll, 1)
+    chunk = _check_int("chunk", chunk, 1)
+    x0, dtype = _prepare_x0(x0)
+    max_sq, finite_only = _max_sq(max_norm, dtype)
+    return num_steps, unroll, chunk, x0, dtype, max_sq, finite_only
+
+
 def gd_final(
     f: Objective,
     x0: State,
@@ -476,11 +489,8 @@ def gd_final(
       ``x_{diverged_at - 1}``.
     """
     _check_eta(eta)
-    num_steps = _check_int("num_steps", num_steps, 1)
-    unroll = _check_int("unroll", unroll, 1)
-    chunk = _check_int("chunk", chunk, 1)
-    x0, dtype = _prepare_x0(x0)
-    max_sq, finite_only = _max_sq(max_norm, dtype)
+    num_steps, unroll, chunk, x0, dtype, max_sq, finite_only = _final_args(
+        num_steps, unroll, chunk, x0, max_norm)
     xb = jax.tree_util.tree_map(lambda a: a[None], x0)
     x, div = _final_batched_jit(
         _static(f), xb, jnp.asarray(eta, dtype)[None], jnp.asarray(max_sq, dtype),
@@ -513,11 +523,8 @@ def sweep_final(
       ``(x_final, diverged_at)`` with a leading axis of length ``len(etas)`` on every leaf.
     """
     _check_etas(etas)
-    num_steps = _check_int("num_steps", num_steps, 1)
-    unroll = _check_int("unroll", unroll, 1)
-    chunk = _check_int("chunk", chunk, 1)
-    x0, dtype = _prepare_x0(x0)
-    max_sq, finite_only = _max_sq(max_norm, dtype)
+    num_steps, unroll, chunk, x0, dtype, max_sq, finite_only = _final_args(
+        num_steps, unroll, chunk, x0, max_norm)
     etas = jnp.asarray(etas, dtype)
     n = etas.shape[0]
     xb = jax.tree_util.tree_map(lambda a: jnp.broadcast_to(a, etas.shape + a.shape), x0)
@@ -629,18 +636,12 @@ class Iterates(NamedTuple):
     steps: int
     record_every: int = 0
 
-    @property
-    def diverged(self) -> bool | Bool[np.ndarray, " batch"]:
-        """True if the run diverged (a boolean array for a batch)."""
-        d = np.asarray(self.diverged_at) >= 0
-        return bool(d) if d.ndim == 0 else d
+    diverged = Trajectory.diverged  # same field, same meaning (an array for a batch)
 
     @property
     def times(self) -> Int[np.ndarray, " n_rec"] | None:
         """Step index of every recorded iterate (None if nothing was recorded)."""
-        if not self.record_every:
-            return None
-        return np.arange(self.steps // self.record_every + 1) * self.record_every
+        return _step_grid(self.steps, self.record_every)
 
     def report(self) -> str:
         """One line: ``"ran N steps"`` or ``"diverged at step k of N"`` (counts for batches)."""
