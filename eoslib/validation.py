@@ -16,7 +16,14 @@ import sys
 import numpy as np
 
 __all__ = ["real", "reals", "integer", "choice", "positive", "nonnegative", "floating_array",
-           "flat_point", "floating_tree", "is_tracer", "static_callable"]
+           "flat_point", "floating_tree", "is_tracer", "static_callable", "default_float"]
+
+
+def default_float() -> np.dtype:
+    """The default floating dtype of JAX (float64 once x64 is enabled, else float32)."""
+    import jax.numpy as jnp
+
+    return jnp.result_type(float)
 
 
 def is_tracer(value) -> bool:

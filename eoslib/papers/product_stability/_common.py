@@ -5,10 +5,10 @@ Bad input raises ``ValueError`` naming the parameter and its allowed range.
 
 from __future__ import annotations
 
-import jax.numpy as jnp
 import numpy as np
 
 from eoslib.losses import ScalarLoss
+from eoslib.validation import default_float
 
 __all__ = ["as_loss", "step_sizes", "default_float", "require_product_stable"]
 
@@ -26,11 +26,6 @@ def step_sizes(name: str, eta: object, lo: float) -> np.ndarray:
     if arr.size == 0 or not np.all(np.isfinite(arr)) or not np.all(arr > lo):
         raise ValueError(f"{name} must be real number(s) in ({lo:.10g}, inf), got {eta!r}")
     return arr
-
-
-def default_float() -> np.dtype:
-    """The default floating dtype (float64 once x64 is enabled)."""
-    return jnp.result_type(float)
 
 
 def require_product_stable(alpha: float, what: str) -> None:

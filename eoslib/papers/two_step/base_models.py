@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from eoslib.losses import ScalarLoss, derivatives, product_stability
-from eoslib.validation import integer as _int, real as _real
+from eoslib.validation import default_float as _float, integer as _int, real as _real
 
 __all__ = [
     "BaseModel",
@@ -42,10 +42,6 @@ __all__ = [
     "repaired_composition_condition",
     "prop_2_counterexample",
 ]
-
-
-def _float():
-    return jnp.result_type(float)
 
 
 # --------------------------------------------------------------------------- Proposition 1, Corollaries

@@ -29,7 +29,7 @@ from jax import Array
 from eoslib import callbacks, curvature, train
 from eoslib.losses import derivatives, product_stability
 from eoslib.papers.two_step.relu_neuron import sphere_samples
-from eoslib.validation import integer as _int, real as _real, reals as _reals
+from eoslib.validation import default_float as _fdtype, integer as _int, real as _real, reals as _reals
 
 __all__ = [
     "teacher_student_data",
@@ -49,10 +49,6 @@ __all__ = [
     "eos_summary",
     "mnist_like_binary",
 ]
-
-
-def _fdtype():
-    return jnp.result_type(float)
 
 
 # --------------------------------------------------------------------------- teacher-student

@@ -39,7 +39,7 @@ from jax import Array
 from eoslib import gd
 from eoslib.losses import derivatives, product_stability
 from eoslib.papers.two_step.quartic import orbit_deltas
-from eoslib.validation import integer as _int, real as _real, reals as _reals
+from eoslib.validation import default_float as _fdtype, integer as _int, real as _real, reals as _reals
 
 __all__ = [
     "mf_loss",
@@ -70,10 +70,6 @@ __all__ = [
     "stability_number_along",
     "minimiser_sharpness",
 ]
-
-
-def _fdtype():
-    return jnp.result_type(float)
 
 
 # --------------------------------------------------------------------------- loss and targets

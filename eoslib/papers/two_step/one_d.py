@@ -35,7 +35,7 @@ from scipy.optimize import brentq
 
 from eoslib import gd
 from eoslib.losses import ScalarLoss, derivatives
-from eoslib.validation import integer as _int, real as _real, reals as _reals
+from eoslib.validation import default_float as _float, integer as _int, real as _real, reals as _reals
 
 __all__ = [
     "taylor_polynomial",
@@ -53,10 +53,6 @@ __all__ = [
     "gd_tail",
     "tail_period",
 ]
-
-
-def _float():
-    return jnp.result_type(float)
 
 
 # --------------------------------------------------------------------------- test functions

@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from eoslib import gd
-from eoslib.validation import integer as _int, real as _real, reals as _reals
+from eoslib.validation import default_float as _float, integer as _int, real as _real, reals as _reals
 
 __all__ = [
     "Product2D",
@@ -33,10 +33,6 @@ __all__ = [
     "BalancingStats",
     "balancing_stats",
 ]
-
-
-def _float():
-    return jnp.result_type(float)
 
 
 @dataclass(frozen=True)

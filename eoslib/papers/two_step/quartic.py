@@ -24,7 +24,7 @@ from jax import Array
 from scipy.optimize import brentq
 
 from eoslib import gd, orbits
-from eoslib.validation import integer as _int, real as _real, reals as _reals
+from eoslib.validation import default_float as _float, integer as _int, real as _real, reals as _reals
 
 __all__ = [
     "K_MONOTONE",
@@ -43,10 +43,6 @@ __all__ = [
 K_MONOTONE: float = math.sqrt(4.5) - 1.0
 #: The orbit multiplier 9 - 2 (1 + K)^2 reaches -1 here: the 2 -> 4 period doubling (App. L).
 K_FLIP: float = math.sqrt(5.0) - 1.0
-
-
-def _float():
-    return jnp.result_type(float)
 
 
 def orbit_deltas(eta, mu=1.0):

@@ -36,7 +36,7 @@ from jax import Array
 
 from eoslib import gd
 from eoslib.papers.two_step.quartic import orbit_deltas
-from eoslib.validation import integer as _int, real as _real, reals as _reals
+from eoslib.validation import default_float as _fdtype, integer as _int, real as _real, reals as _reals
 
 __all__ = [
     "population_loss",
@@ -55,10 +55,6 @@ __all__ = [
     "empirical_loss",
     "effective_k",
 ]
-
-
-def _fdtype():
-    return jnp.result_type(float)
 
 
 # --------------------------------------------------------------------------- population loss

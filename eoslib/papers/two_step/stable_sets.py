@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from eoslib.validation import real as _real
+from eoslib.validation import default_float as _float, real as _real
 
 __all__ = [
     "quartic_stable_set",
@@ -32,10 +32,6 @@ __all__ = [
     "stable_arc",
     "project_onto_arc",
 ]
-
-
-def _float():
-    return jnp.result_type(float)
 
 
 def quartic_stable_set(x, eta) -> np.ndarray:
