@@ -22,17 +22,8 @@ from eoslib.papers.two_step import base_models as bm
 from eoslib.papers.two_step import one_d as od
 from eoslib.papers.two_step import quartic as qu
 
-__all__ = [
-    "corollaries",
-    "figure_12",
-    "figure_13",
-    "figure_4",
-    "lemma_1",
-    "proposition_1",
-    "proposition_2",
-    "theorem_1",
-    "theorem_2",
-]
+__all__ = ["corollaries", "figure_12", "figure_13", "figure_4", "lemma_1", "proposition_1",
+           "proposition_2", "theorem_1", "theorem_2"]
 
 
 def corollaries(results: dict, samples: dict, gd_factor: float, gd_offset: float) -> plt.Figure:

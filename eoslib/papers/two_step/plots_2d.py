@@ -1,12 +1,6 @@
 """Plotting code of the two_step notebooks on the 2-D function 1/2 (xy - mu)^2 and the stable sets.
 
-The notebooks compute and check; these functions only draw what they are given (and, where a
-panel needs a short illustrative run that no check depends on, run it through :mod:`eoslib.gd`).
-Each returns a :class:`matplotlib.figure.Figure` for :func:`eoslib.plotting.save_figure`.
-
-References:
-  L. Chen and J. Bruna, "Beyond the Edge of Stability via Two-step Gradient Updates",
-  ICML 2023, arXiv:2206.04172.
+Conventions and references: see :mod:`eoslib.papers.two_step.plots`.
 """
 
 from __future__ import annotations
@@ -20,14 +14,17 @@ from eoslib.papers.two_step import product_2d as p2
 from eoslib.papers.two_step import quartic as qu
 from eoslib.papers.two_step import stable_sets as ss
 
-__all__ = [
-    "figure_3",
-    "figure_7",
-    "proposition_3",
-    "proposition_5",
-    "proposition_6",
-    "theorem_3",
-]
+__all__ = ["figure_3", "figure_7", "proposition_3", "proposition_5", "proposition_6", "theorem_3"]
+
+
+def _xy_quadrant(ax: plt.Axes, title: str) -> None:
+    """Frame a panel of the (x, y) plane: [0, 2.2]^2 at equal aspect (it holds xy = 1 and x = y)."""
+    ax.set_xlim(0, 2.2)
+    ax.set_ylim(0, 2.2)
+    ax.set_aspect("equal")
+    ax.set_xlabel("$x$")
+    ax.set_ylabel("$y$")
+    ax.set_title(title)
 
 
 def figure_3(GX, GY, S, align, traj, proj, first_flat: int, eta_a: float, eta_b: float, x0: float, y0: float) -> plt.Figure:
@@ -128,12 +125,7 @@ def proposition_3(K: float, mu: float, K_r, st, keep, K_b, st_b, kb) -> plt.Figu
         p = np.asarray(tr.params)
         ax.plot(p[:, 0], p[:, 1], "-o", ms=2, lw=0.6, alpha=0.8, label=f"from {tuple(x0)}")
     ax.plot([d1, d2], [d1, d2], "k*", ms=12, label=r"$(\delta_i,\delta_i)$")
-    ax.set_xlim(0, 2.2)
-    ax.set_ylim(0, 2.2)
-    ax.set_aspect("equal")
-    ax.set_xlabel("$x$")
-    ax.set_ylabel("$y$")
-    ax.set_title(f"(a) first 60 steps, K={K:g}")
+    _xy_quadrant(ax, f"(a) first 60 steps, K={K:g}")
     ax.legend(fontsize=7, loc="upper right")
 
     ax = axes[1]
@@ -213,12 +205,7 @@ def proposition_6(lo: float, hi: float, P, eta: float) -> plt.Figure:
     ax.plot(d, d, "--", color="C2", lw=2, label=r"$\mathcal{M}$ off the minima: $x=y<1/\sqrt{2}$")
     ax.plot(P[:60, 0], P[:60, 1], "o-", ms=3, lw=0.6, color="C1", label=f"GD, $\\eta$={eta:g}")
     ax.plot([xe], [ye], "*", color="C3", ms=12, label="GD limit")
-    ax.set_xlim(0, 2.2)
-    ax.set_ylim(0, 2.2)
-    ax.set_aspect("equal")
-    ax.set_xlabel("$x$")
-    ax.set_ylabel("$y$")
-    ax.set_title(rf"Stable set of $\frac{{1}}{{2}}(xy-1)^2$ at $\eta$={eta:g}")
+    _xy_quadrant(ax, rf"Stable set of $\frac{{1}}{{2}}(xy-1)^2$ at $\eta$={eta:g}")
     ax.legend(loc="upper right", fontsize=7)
     return fig
 
@@ -244,10 +231,8 @@ def theorem_3(rate_Ks, K_r, late_ratio, keep, prods, imbs, positive, d_star, exa
         line, = ax.semilogy(t[ok], imb[ok], "o", ms=2.5, label=f"K={K:g}")
         t0 = t[ok][3]
         ax.semilogy(t[t >= t0], imb[t0] * (3 - 2 * K) ** ((t[t >= t0] - t0) / 2), ":", color=line.get_color(), lw=1)
-    ax.set_ylim(1e-17, 10)
-    ax.set_xlabel("step $t$ (in $P$)")
-    ax.set_ylabel(r"$|x_t-y_t|$")
-    ax.set_title("(a) imbalance along $P$, start (0.2, 1.0)")
+    ax.set(ylim=(1e-17, 10), xlabel="step $t$ (in $P$)", ylabel=r"$|x_t-y_t|$",
+           title="(a) imbalance along $P$, start (0.2, 1.0)")
     ax.legend(loc="upper right")
 
     ax = axes[1]

@@ -1,12 +1,6 @@
 """Plotting code of the two_step notebooks on the models: single neuron, matrix factorisation, networks.
 
-The notebooks compute and check; these functions only draw what they are given (and, where a
-panel needs a short illustrative run that no check depends on, run it through :mod:`eoslib.gd`).
-Each returns a :class:`matplotlib.figure.Figure` for :func:`eoslib.plotting.save_figure`.
-
-References:
-  L. Chen and J. Bruna, "Beyond the Edge of Stability via Two-step Gradient Updates",
-  ICML 2023, arXiv:2206.04172.
+Conventions and references: see :mod:`eoslib.papers.two_step.plots`.
 """
 
 from __future__ import annotations
@@ -19,20 +13,8 @@ from eoslib.papers.two_step import matrix_factorization as mf
 from eoslib.papers.two_step import quartic as qu
 from eoslib.papers.two_step import relu_neuron as rn
 
-__all__ = [
-    "figure_1",
-    "figure_2",
-    "figure_5",
-    "figure_6",
-    "figure_8",
-    "mlp_eos",
-    "observation_1",
-    "observation_2",
-    "proposition_4",
-    "proposition_7",
-    "theorem_4",
-    "theorem_6",
-]
+__all__ = ["figure_1", "figure_2", "figure_5", "figure_6", "figure_8", "mlp_eos", "observation_1",
+           "observation_2", "proposition_4", "proposition_7", "theorem_4", "theorem_6"]
 
 
 def figure_1(classes: dict, bounds: dict, ss, Ks, dK: float, alpha: float) -> plt.Figure:
