@@ -37,6 +37,8 @@ from typing import Sequence
 
 import numpy as np
 
+from eoslib.book import manifest as _manifest
+
 __all__ = [
     "KINDS",
     "CheckFailed",
@@ -57,11 +59,12 @@ __all__ = [
     "FAIL_DIGITS",
 ]
 
-
-KINDS = ("claim", "reconstructed", "regression", "finding")
+# Both tuples are defined once, in the (standard-library-only) module that counts them in the
+# manifest.
+KINDS = _manifest.CHECK_KINDS
 
 #: The outcomes a notebook can record for a paper item with :func:`verdict`.
-OUTCOMES = ("reproduced", "reproduced as reconstructed", "refuted", "not reproducible here")
+OUTCOMES = _manifest.OUTCOMES
 
 
 #: Significant digits of the values on a ``FAIL`` line.

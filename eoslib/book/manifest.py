@@ -34,9 +34,9 @@ __all__ = [
     "stale_reason",
 ]
 
-#: Mirrors :data:`eoslib.checks.KINDS` (the pipeline does not import the science package).
+#: The kinds a check declares (:func:`eoslib.checks.check` imports them from here: one definition).
 CHECK_KINDS = ("claim", "reconstructed", "regression", "finding")
-#: Mirrors :data:`eoslib.checks.OUTCOMES`.
+#: The outcomes of a verdict (:func:`eoslib.checks.verdict`).
 OUTCOMES = ("reproduced", "reproduced as reconstructed", "refuted", "not reproducible here")
 
 _CHECK = re.compile(r"^(PASS|FAIL) (?:(claim|reconstructed|regression|finding) )?", re.M)
