@@ -156,6 +156,19 @@ def _dashboard(client: Any) -> str:
     return client.dashboard_link if "dashboard" in services else ""
 
 
+def _own(cluster: Any, description: str) -> OpenCluster:
+    """A client on a cluster this process started; closing it closes both."""
+    from distributed import Client
+
+    client = Client(cluster)
+
+    def close() -> None:
+        client.close()
+        cluster.close()
+
+    return OpenCluster(client, description, _dashboard(client), close)
+
+
 def open_cluster(spec: ClusterSpec, pending: int) -> OpenCluster:
     """Start or connect to the cluster a sweep runs on.
 
@@ -180,14 +193,7 @@ def open_cluster(spec: ClusterSpec, pending: int) -> OpenCluster:
         else:
             cluster.scale(n=spec.workers)
             what = f"{spec.workers} workers"
-        client = Client(cluster)
-
-        def close_jobqueue() -> None:
-            client.close()
-            cluster.close()
-
-        return OpenCluster(client, f"{cls.__name__} ({what}, {spec.options.get('processes')} per job)",
-                           _dashboard(client), close_jobqueue)
+        return _own(cluster, f"{cls.__name__} ({what}, {spec.options.get('processes')} per job)")
     from distributed import LocalCluster
 
     n = spec.workers or max(1, min(os.cpu_count() or 1, pending))
@@ -195,11 +201,4 @@ def open_cluster(spec: ClusterSpec, pending: int) -> OpenCluster:
     dash = ":0" if find_spec("bokeh") is not None else None
     cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=dash,
                            silence_logs=logging.ERROR)
-    client = Client(cluster)
-
-    def close_local() -> None:
-        client.close()
-        cluster.close()
-
-    return OpenCluster(client, f"LocalCluster, {n} single-threaded worker process{'es' if n > 1 else ''}",
-                       _dashboard(client), close_local)
+    return _own(cluster, f"LocalCluster, {n} single-threaded worker process{'es' if n > 1 else ''}")
