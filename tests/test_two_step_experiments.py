@@ -48,6 +48,7 @@ def test_tracked_gd_reports_divergence_and_diagnostics():
     lambda: ex.teacher_student_data(jax.random.PRNGKey(0), 0),
     lambda: ex.tracked_gd(lambda w: jnp.sum(w * w), jnp.ones(2), [0.1, -0.1]),
     lambda: ex.mnist_like_binary("cifar10"),
+    lambda: ex.mnist_like_binary("mnist", fallback="cifar10"),
 ])
 def test_experiments_bad_input(call):
     with pytest.raises(ValueError):
@@ -81,3 +82,12 @@ def test_eos_diagnostics_callback_in_train_gd():
     np.testing.assert_allclose(rec["sharpness"], 3.0, rtol=1e-8)
     with pytest.raises(ValueError, match="etas"):
         ex.EoSDiagnostics(1, [[0.1, 0.2]])
+
+
+def test_mnist_like_binary_falls_back_to_digits_when_the_files_are_missing(tmp_path, capsys):
+    with pytest.raises(FileNotFoundError):
+        ex.mnist_like_binary("mnist", root=tmp_path)
+    ds = ex.mnist_like_binary("mnist", root=tmp_path, fallback="digits")
+    assert "falling back to the scikit-learn digits data" in capsys.readouterr().out
+    ref = ex.mnist_like_binary("digits")
+    np.testing.assert_array_equal(np.asarray(ds.x), np.asarray(ref.x))

@@ -469,7 +469,7 @@ def eos_summary(run: TrackedRun) -> EoSSummary:
 
 
 def mnist_like_binary(dataset: str = "digits", *, classes=(0, 1), n_per_class: int | None = None,
-                      min_std: float | None = None, root=None):
+                      min_std: float | None = None, root=None, fallback: str | None = None):
     """The two-class pixel-selected data of Appendix B.3.2 (MNIST) or its offline stand-in (digits).
 
     Protocol: the first ``n_per_class`` images of each class; keep pixels whose standard
@@ -487,6 +487,9 @@ def mnist_like_binary(dataset: str = "digits", *, classes=(0, 1), n_per_class: i
       n_per_class: images per class, an integer >= 1 or None (dataset default).
       min_std: pixel-selection threshold on the raw grey-level scale, >= 0, or None (default).
       root: data directory for MNIST.
+      fallback: ``"digits"`` to load that data set (with its defaults, and a printed line
+        saying so) when the files of ``dataset`` are missing, or None (default) to raise
+        ``FileNotFoundError``; choices digits|None.
 
     Returns:
       An :class:`eoslib.data.Dataset`.
@@ -498,6 +501,16 @@ def mnist_like_binary(dataset: str = "digits", *, classes=(0, 1), n_per_class: i
 
     if dataset not in ("digits", "mnist"):
         raise ValueError(f"dataset={dataset!r} is not allowed; choices: digits|mnist")
+    if fallback not in (None, "digits"):
+        raise ValueError(f"fallback={fallback!r} is not allowed; choices: digits|None")
+    if fallback is not None:
+        try:
+            return mnist_like_binary(dataset, classes=classes, n_per_class=n_per_class, min_std=min_std,
+                                     root=root)
+        except FileNotFoundError as err:
+            print(f"MNIST files not found ({str(err).splitlines()[0]}); falling back to the scikit-learn "
+                  "digits data")
+            return mnist_like_binary(fallback, classes=classes)
     if dataset == "mnist":
         n_per_class = 1000 if n_per_class is None else n_per_class
         min_std = 110.0 if min_std is None else min_std
