@@ -22,17 +22,8 @@ from typing import Any
 
 from eoslib.book.catalog import Project
 
-__all__ = [
-    "CHECK_KINDS",
-    "OUTCOMES",
-    "OutputSummary",
-    "summarize_output",
-    "summarize_text",
-    "load_manifest",
-    "save_manifest",
-    "update_manifest",
-    "stale_reason",
-]
+__all__ = ["CHECK_KINDS", "OUTCOMES", "OutputSummary", "summarize_output", "summarize_text",
+           "load_manifest", "save_manifest", "update_manifest", "stale_reason"]
 
 #: The kinds a check declares (:func:`eoslib.checks.check` imports them from here: one definition).
 CHECK_KINDS = ("claim", "reconstructed", "regression", "finding")
