@@ -25,9 +25,9 @@ from eoslib.book.catalog import Project
 __all__ = ["CHECK_KINDS", "OUTCOMES", "OutputSummary", "summarize_output", "summarize_text",
            "load_manifest", "save_manifest", "update_manifest", "stale_reason"]
 
-#: The kinds a check declares (:func:`eoslib.checks.check` imports them from here: one definition).
+#: Mirrors :data:`eoslib.checks.KINDS` (the pipeline does not import the science package).
 CHECK_KINDS = ("claim", "reconstructed", "regression", "finding")
-#: The outcomes of a verdict (:func:`eoslib.checks.verdict`).
+#: Mirrors :data:`eoslib.checks.OUTCOMES`.
 OUTCOMES = ("reproduced", "reproduced as reconstructed", "refuted", "not reproducible here")
 
 _CHECK = re.compile(r"^(PASS|FAIL) (?:(claim|reconstructed|regression|finding) )?", re.M)
