@@ -17,7 +17,8 @@ step, with the current parameters, and stacks what it returns.
 Ready callbacks:
 
 * :class:`TopEigenvalues` -- top-``k`` Hessian eigenvalues by warm-started Lanczos on
-  HVPs, with sign-fixed eigenvectors (the sharpness of Cohen et al.);
+  HVPs (or, opt-in, a block warm start), with sign-fixed eigenvectors (the sharpness of
+  Cohen et al.);
 * :class:`GFSSharpness` -- gradient flow from the current iterate to a loss threshold
   (:mod:`eoslib.flow`) and the sharpness at its end (Kreisler et al.);
 * :class:`Checkpoints` -- the parameters themselves;
@@ -93,6 +94,16 @@ class TopEigenvalues:
     block (the cold start, for comparison). The eigenvectors are sign-fixed against the
     previous ones (:func:`fix_signs`), so the warm start and ``vectors`` move continuously.
 
+    With ``block_warm_start=True`` a warm call instead runs
+    :func:`eoslib.eigsolve.augmented_lanczos` from the block of the previous *two* calls'
+    sign-fixed eigenvectors (``2k`` columns; ``k`` at the second call): its span holds the
+    last eigenvectors and their change, so a rotation among close top eigenvalues or the
+    period-two oscillation at the Edge of Stability is resolved by one Rayleigh-Ritz step
+    instead of through the small gap. It costs at least ``2k`` HVPs per call, so it pays
+    only where single-vector warm starts need more (``benchmarks/README.md``). The default
+    (False) keeps the single-vector Lanczos records of existing runs unchanged; both meet
+    the same residual tolerance, so their eigenvalues agree to it.
+
     Records: ``eigenvalues (k,)`` descending, ``hvps`` (HVPs spent), ``converged`` and
     ``residuals (k,)``; with ``keep_vectors`` also ``eigenvectors (D, k)``.
 
@@ -102,6 +113,8 @@ class TopEigenvalues:
       tol: Lanczos relative residual tolerance, in ``(0, inf)``; the eigenvalue error is at
         most ``tol * |lambda|`` (typically its square).
       warm_start: start from the previous eigenvectors.
+      block_warm_start: warm-start with `augmented_lanczos` from the previous two calls'
+        eigenvector blocks (see above) instead of single-vector Lanczos.
       f: the loss ``R^D -> R`` whose Hessian is meant; default the training loss.
       max_iter: maximum HVPs per call, in ``[k, inf)``.
       seed: seed of the cold-start blocks and of the Lanczos key.
@@ -120,7 +133,8 @@ class TopEigenvalues:
 
     def __init__(self, every: int, k: int = 1, tol: float = 1e-4, warm_start: bool = True, *,
                  f: Callable[[Array], Array] | None = None, max_iter: int = 100, seed: int = 0,
-                 keep_vectors: bool = False, name: str = "top_eigenvalues"):
+                 keep_vectors: bool = False, name: str = "top_eigenvalues",
+                 block_warm_start: bool = False):
         if f is not None and not callable(f):
             raise ValueError("f must be None or a callable R^D -> R")
         self.every = _check_int("every", every, 1)
@@ -130,6 +144,9 @@ class TopEigenvalues:
         self.tol = _check_pos("tol", tol)
         self.max_iter = _check_int("max_iter", max_iter, self.k)
         self.warm_start = bool(warm_start)
+        if not isinstance(block_warm_start, (bool, np.bool_)):
+            raise ValueError(f"block_warm_start must be True or False, got {block_warm_start!r}")
+        self.block_warm_start = bool(block_warm_start)
         self.seed = _check_int("seed", seed, 0)
         self.keep_vectors = bool(keep_vectors)
         self.name = name
@@ -139,14 +156,18 @@ class TopEigenvalues:
         """Forget the warm start (a new run starts cold); use ``f`` unless one was given."""
         self._loss = self.f if self.f is not None else f
         self.vectors: Array | None = None
+        self._before: Array | None = None  # the eigenvectors of the call before the last
         self._rng = np.random.default_rng(self.seed)
         self._key = jax.random.PRNGKey(self.seed)
 
     def settings(self) -> dict:
         """The parameters that change the records (for the cache key)."""
-        return {"k": self.k, "tol": self.tol, "max_iter": self.max_iter,
-                "warm_start": self.warm_start, "seed": self.seed,
-                "keep_vectors": self.keep_vectors}
+        out = {"k": self.k, "tol": self.tol, "max_iter": self.max_iter,
+               "warm_start": self.warm_start, "seed": self.seed,
+               "keep_vectors": self.keep_vectors}
+        if self.block_warm_start:  # only when set: the default keeps earlier cache keys
+            out["block_warm_start"] = True
+        return out
 
     def __call__(self, step: int, w: Float[Array, " D"]) -> dict[str, Any]:
         if self._loss is None:
@@ -154,13 +175,19 @@ class TopEigenvalues:
         dim = int(w.shape[0])
         if self.k > dim:
             raise ValueError(f"k must be an integer in [1, {dim}], got {self.k}")
-        if self.warm_start and self.vectors is not None:
-            v0 = self.vectors
+        warm = self.warm_start and self.vectors is not None
+        if warm and self.block_warm_start:
+            blocks = [self.vectors] if self._before is None else [self.vectors, self._before]
+            res = curvature.top_eigenpairs(self._loss, w, self.k, v0=jnp.concatenate(blocks, 1),
+                                           tol=self.tol, max_iter=max(self.max_iter, 2 * self.k),
+                                           key=self._key, method="augmented")
         else:
             # Always a (D, k) block, so the warm and cold calls share one compilation.
-            v0 = jnp.asarray(self._rng.standard_normal((dim, self.k)), w.dtype)
-        res = curvature.top_eigenpairs(self._loss, w, self.k, v0=v0, tol=self.tol,
-                                       max_iter=self.max_iter, key=self._key)
+            v0 = (self.vectors if warm else
+                  jnp.asarray(self._rng.standard_normal((dim, self.k)), w.dtype))
+            res = curvature.top_eigenpairs(self._loss, w, self.k, v0=v0, tol=self.tol,
+                                           max_iter=self.max_iter, key=self._key)
+        self._before = self.vectors
         self.vectors = fix_signs(res.eigenvectors, self.vectors)
         out = {"eigenvalues": np.asarray(res.eigenvalues), "hvps": int(res.num_iterations),
                "converged": bool(res.converged), "residuals": np.asarray(res.residuals)}

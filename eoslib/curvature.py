@@ -5,9 +5,9 @@ vector ``x`` of shape ``(d,)`` (use ``jax.flatten_util.ravel_pytree`` for pytree
 Two families of tools:
 
 * dense (``hessian``, ``sharpness``): exact, ``O(d^2)`` memory, for toy models;
-* matrix-free (``hvp``, ``top_eigenpairs``; the solvers ``lanczos`` and ``lobpcg_top_k``
-  live in :mod:`eoslib.eigsolve` and are re-exported here): only Hessian-vector
-  products, for networks.
+* matrix-free (``hvp``, ``top_eigenpairs``; the solvers ``lanczos``, ``augmented_lanczos``
+  and ``lobpcg_top_k`` live in :mod:`eoslib.eigsolve` and are re-exported here): only
+  Hessian-vector products, for networks.
 
 ``directional_derivative`` and ``third_derivative_vv`` give the higher-order
 Taylor quantities that the Edge-of-Stability papers are written in:
@@ -26,12 +26,15 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
-from .eigsolve import (DEFAULT_V0_NOISE, EigResult, StartBlock, check_common, fix_signs, lanczos,
-                       lanczos_solve, lobpcg_top_k)
-from .validation import flat_point, floating_array, integer as _check_int, static_callable
+from .eigsolve import (DEFAULT_V0_NOISE, EigResult, StartBlock, augmented_lanczos, augmented_solve,
+                       fix_signs, lanczos, lanczos_solve, lobpcg_top_k, prepare)
+from .validation import choice as _choice, flat_point, floating_array, integer as _check_int, static_callable
 
 # Shape annotations (jaxtyping; documentation only, nothing is checked at run time).
 ScalarFn = Callable[[Float[Array, " d"]], Float[Array, ""]]
+
+#: The solvers of `top_eigenpairs`.
+TOP_EIGENPAIRS_METHODS = ("lanczos", "augmented")
 
 __all__ = [
     "EigResult",
@@ -39,6 +42,7 @@ __all__ = [
     "sharpness",
     "hvp",
     "lanczos",
+    "augmented_lanczos",
     "lobpcg_top_k",
     "top_eigenpairs",
     "fix_signs",
@@ -153,22 +157,18 @@ class _HVPOp:
         return hvp(self.f, x, v)
 
 
-def top_eigenpairs(
-    f: ScalarFn,
-    x: Float[ArrayLike, " d"],
-    k: int = 1,
-    *,
-    v0: StartBlock | None = None,
-    tol: float = 1e-8,
-    max_iter: int = 200,
-    key: PRNGKeyArray | None = None,
-    v0_noise: float = DEFAULT_V0_NOISE,
-) -> EigResult:
+def top_eigenpairs(f: ScalarFn, x: Float[ArrayLike, " d"], k: int = 1, *,
+                   v0: StartBlock | None = None, tol: float = 1e-8, max_iter: int = 200,
+                   key: PRNGKeyArray | None = None, v0_noise: float = DEFAULT_V0_NOISE,
+                   method: str = "lanczos", guard: int = 0) -> EigResult:
     """Top ``k`` Hessian eigenpairs of ``f`` at ``x`` from Hessian-vector products.
 
-    `lanczos` with `hvp` as the matvec, jit-compiled once per ``f`` (``f`` is a static
-    argument: pass the same function object to reuse the compilation, e.g. along a
-    trajectory). ``eigenvalues[0]`` is the sharpness.
+    `lanczos` (or, with ``method="augmented"``, `augmented_lanczos`) with `hvp` as the
+    matvec, jit-compiled once per ``f`` (``f`` is a static argument: pass the same function
+    object to reuse the compilation, e.g. along a trajectory). ``eigenvalues[0]`` is the
+    sharpness. Use ``"augmented"`` to warm-start from a block of previous eigenvectors where
+    the top eigenvalues are close (tracking at the Edge of Stability); `lanczos` is cheaper
+    from a cold start or a single good vector.
 
     Args:
       f: scalar function ``R^d -> R``.
@@ -178,7 +178,11 @@ def top_eigenpairs(
       tol: relative residual tolerance, in ``(0, inf)``.
       max_iter: maximum number of HVPs, in ``[k, inf)``.
       key: PRNG key for the random start; default ``jax.random.PRNGKey(0)``.
-      v0_noise: relative random component added to a warm start, in ``[0, inf)``.
+      v0_noise: relative random component added to a warm start, in ``[0, inf)``
+        (``"lanczos"`` only: the augmented method keeps the block's whole span instead).
+      method: ``"lanczos"`` (default) or ``"augmented"``.
+      guard: with ``"augmented"``, further unconverged Ritz pairs returned after the top
+        ``k`` (see `augmented_lanczos`), in ``[0, 22 - k]``; must be 0 for ``"lanczos"``.
 
     Returns:
       An `EigResult`; ``num_iterations`` is the number of HVPs.
@@ -190,14 +194,15 @@ def top_eigenpairs(
       Ghorbani, Krishnan & Xiao, "An Investigation into Neural Net Optimization
       via Hessian Eigenvalue Density", ICML 2019 (Lanczos on HVPs).
     """
+    _choice("method", method, TOP_EIGENPAIRS_METHODS)
     x = _flat_point("x", x)
-    dim, k, max_iter = check_common(x.shape[0], k, tol, max_iter, v0, v0_noise)
-    if key is None:
-        key = jax.random.PRNGKey(0)
-    if v0 is not None:
-        v0 = jnp.asarray(v0).astype(x.dtype)
-    return lanczos_solve(_HVPOp(static_callable(f)), x, dim, k, v0, tol, max_iter, key, v0_noise,
-                         x.dtype)
+    a = prepare(x.shape[0], k, tol, max_iter, v0, v0_noise, key, x.dtype)
+    if method == "augmented":
+        return augmented_solve(_HVPOp(static_callable(f)), x, a.dim, a.k, a.v0, tol, a.max_iter,
+                               a.key, a.dtype, guard=guard)
+    _check_int("guard", guard, 0, 0)
+    return lanczos_solve(_HVPOp(static_callable(f)), x, a.dim, a.k, a.v0, tol, a.max_iter, a.key,
+                         v0_noise, a.dtype)
 
 
 # --------------------------------------------------------------------------- #

@@ -1,6 +1,6 @@
-"""Top eigenpairs of a symmetric operator from matrix-vector products: Lanczos and a block method.
+"""Top eigenpairs of a symmetric operator from matrix-vector products: Lanczos and block methods.
 
-Two solvers for the largest *algebraic* eigenpairs of a symmetric linear map given only by
+Three solvers for the largest *algebraic* eigenpairs of a symmetric linear map given only by
 its action ``v -> A v`` (for a loss, Hessian-vector products; :func:`eoslib.curvature.top_eigenpairs`
 builds them):
 
@@ -12,6 +12,10 @@ builds them):
   stored basis, twice, every iteration). The basis is allocated in stages (a few dozen rows
   first) so that a call that converges early never allocates, zeroes and page-faults the
   ``max_iter x dim`` worst case.
+* :func:`augmented_lanczos` -- the block warm start for tracking: Rayleigh-Ritz on a block
+  of previous eigenvectors, then a Krylov space grown from the residual (Davidson without
+  preconditioner, thick restarts); it keeps ``A V`` so its residuals are exact and its
+  restarts free. A near-exact block converges after its own ``p`` matvecs.
 * :func:`lobpcg_top_k` -- a thin wrapper of ``jax.experimental``'s LOBPCG, for blocks.
 
 Lanczos counts matvecs exactly (``EigResult.num_iterations``), tests convergence after
@@ -25,7 +29,8 @@ References:
   C. Lanczos, J. Res. NBS 45 (1950). C. Paige, Linear Algebra Appl. 34 (1980).
   H. D. Simon, "The Lanczos algorithm with partial reorthogonalization", Math. Comp. 42
   (1984) 115-142. R. M. Larsen, PROPACK (1998) (the omega recurrence as implemented there).
-  Golub & Van Loan, "Matrix Computations", 4th ed., Sec. 10.1.
+  Golub & Van Loan, "Matrix Computations", 4th ed., Sec. 10.1. E. R. Davidson, J. Comput.
+  Phys. 17 (1975). K. Wu & H. Simon, SIAM J. Matrix Anal. Appl. 22 (2000) (thick restart).
 """
 
 from __future__ import annotations
@@ -42,7 +47,7 @@ from jaxtyping import Array, ArrayLike, Bool, Float, Int, PRNGKeyArray
 
 from .validation import integer as _check_int, nonnegative as _check_nonneg, positive as _check_pos
 
-__all__ = ["EigResult", "lanczos", "lobpcg_top_k", "fix_signs"]
+__all__ = ["EigResult", "lanczos", "augmented_lanczos", "lobpcg_top_k", "fix_signs"]
 
 MatVec = Callable[[Float[Array, " dim"]], Float[Array, " dim"]]
 #: A warm start: one vector or a block of ``p`` vectors.
@@ -59,6 +64,9 @@ _ROWS = 16
 # glibc's largest mmap threshold (32 MiB), so repeated calls reuse heap memory instead of
 # mapping and page-faulting a fresh buffer every time.
 _FIRST_STAGE_BYTES = 16 * 2**20
+
+# Default largest basis of `augmented_lanczos` before a thick restart (rows of V and of A V).
+DEFAULT_BASIS_SIZE = 24
 
 
 class EigResult(NamedTuple):
@@ -208,15 +216,47 @@ def check_v0(v0: Any, dim: int) -> None:
         raise ValueError(f"v0 must have shape ({dim},) or ({dim}, p) with p >= 1, got {shape}")
 
 
-def check_common(dim: int, k: int, tol: Any, max_iter: int, v0: Any,
-                 v0_noise: Any) -> tuple[int, int, int]:
-    dim = _check_int("dim", dim, 1)
-    k = _check_int("k", k, 1, dim)
-    max_iter = _check_int("max_iter", max_iter, k)
+def check_common(dim: int, k: int, tol: Any, max_iter: int, v0: Any, v0_noise: Any, *,
+                 min_dim: int = 1, max_k: int | None = None,
+                 min_iter: int | None = None) -> tuple[int, int, int]:
+    dim = _check_int("dim", dim, min_dim)
+    k = _check_int("k", k, 1, dim if max_k is None else max_k(dim))
+    max_iter = _check_int("max_iter", max_iter, k if min_iter is None else min_iter)
     _check_pos("tol", tol, traced_ok=True)
     _check_nonneg("v0_noise", v0_noise, traced_ok=True)
     check_v0(v0, dim)
     return dim, k, max_iter
+
+
+class Prepared(NamedTuple):
+    """A solver call's validated arguments (see `prepare`)."""
+
+    dim: int
+    k: int
+    max_iter: int
+    dtype: Any
+    key: Array
+    v0: Array | None
+
+
+def prepare(dim: int, k: int, tol: Any, max_iter: int, v0: Any, v0_noise: Any, key: Any,
+            dtype: Any, **bounds: Any) -> Prepared:
+    """The prologue every solver shares: validate, pick the dtype and key, cast ``v0``.
+
+    Args:
+      dim, k, tol, max_iter, v0, v0_noise: as in `lanczos` (``bounds`` are passed to
+        ``check_common``: ``min_dim``, ``max_k``, ``min_iter``).
+      key: PRNG key, or None for ``jax.random.PRNGKey(0)``.
+      dtype: iteration dtype, or None for `default_dtype`.
+
+    Raises:
+      ValueError: an argument outside its allowed range.
+    """
+    dim, k, max_iter = check_common(dim, k, tol, max_iter, v0, v0_noise, **bounds)
+    dtype = jnp.dtype(default_dtype(v0, dtype))
+    key = jax.random.PRNGKey(0) if key is None else key
+    v0 = None if v0 is None else jnp.asarray(v0).astype(dtype)
+    return Prepared(dim, k, max_iter, dtype, key, v0)
 
 
 # --------------------------------------------------------------------------- #
@@ -273,7 +313,7 @@ def _ritz_host(alphas: Array, betas: Array, r: Array, k: int) -> tuple[Array, Ar
 class _LanczosState(NamedTuple):
     j: Array          # iterations done = index of the vector expanded next
     v: Array          # (dim,) that vector, v_j (stored into basis[j] when expanded)
-    basis: Array      # (m, dim) v_0 .. v_{j-1}
+    basis: Array      # (m, dim) v_0 .. v_j (row j is v; dropped when j == m)
     alphas: Array     # (m,)
     betas: Array      # (m,)  betas[i] couples v_i and v_{i+1}
     theta: Array      # (k,) current Ritz values
@@ -291,7 +331,8 @@ def _lanczos_init(start: Array, noise: Array, m: int, k: int, dtype: Any) -> _La
     del noise
     z = jnp.zeros((m,), dtype)
     return _LanczosState(
-        j=jnp.asarray(0, jnp.int32), v=start, basis=jnp.zeros((m, start.shape[0]), dtype),
+        j=jnp.asarray(0, jnp.int32), v=start,
+        basis=jnp.zeros((m, start.shape[0]), dtype).at[0].set(start),
         alphas=z, betas=z, theta=jnp.zeros((k,), dtype), y=jnp.zeros((m, k), dtype),
         residuals=jnp.full((k,), jnp.inf, dtype), converged=jnp.asarray(False),
         anorm=jnp.zeros((), dtype), om_cur=z.at[0].set(1.0), om_prev=z,
@@ -301,8 +342,9 @@ def _lanczos_init(start: Array, noise: Array, m: int, k: int, dtype: Any) -> _La
 def _lanczos_grow(st: _LanczosState, m: int) -> _LanczosState:
     pad = m - st.basis.shape[0]
     p1 = lambda a: jnp.pad(a, [(0, pad)] + [(0, 0)] * (a.ndim - 1))  # noqa: E731
-    return st._replace(basis=p1(st.basis), alphas=p1(st.alphas), betas=p1(st.betas), y=p1(st.y),
-                       om_cur=p1(st.om_cur), om_prev=p1(st.om_prev))
+    return st._replace(basis=p1(st.basis).at[st.j].set(st.v), alphas=p1(st.alphas),
+                       betas=p1(st.betas), y=p1(st.y), om_cur=p1(st.om_cur),
+                       om_prev=p1(st.om_prev))
 
 
 def _lanczos_run(op: Callable, operand: Any, st: _LanczosState, restart_noise: Array,
@@ -325,7 +367,7 @@ def _lanczos_run(op: Callable, operand: Any, st: _LanczosState, restart_noise: A
 
     def body(s: _LanczosState) -> _LanczosState:
         j, v = s.j, s.v
-        basis = s.basis.at[j].set(v)
+        basis = s.basis  # holds v_j already: written below, last, so XLA updates it in place
         w = _apply(op, operand, v, dim, dtype)
         alpha = jnp.vdot(v, w)
         has_prev = j > 0
@@ -374,6 +416,9 @@ def _lanczos_run(op: Callable, operand: Any, st: _LanczosState, restart_noise: A
         # A pair: a reorthogonalisation triggered by the estimate is repeated for the next
         # vector (its recurrence still carries the old loss); a forced one is not.
         force = need & ~s.force & ~breakdown
+        # The only write to the basis, after every read of it: each read feeds v_next, so
+        # the update is ordered after them and needs no copy of the (m, dim) buffer.
+        basis = basis.at[j + 1].set(v_next, mode="drop")
         return _LanczosState(j + 1, v_next, basis, alphas, betas, theta, y, residuals, converged,
                              anorm, om_new, s.om_cur, force, s.reorths + need.astype(jnp.int32))
 
@@ -457,18 +502,9 @@ def lanczos_solve(op: Callable, operand: Any, dim: int, k: int, v0: Array | None
     return _lanczos_finish_jit(st)
 
 
-def lanczos(
-    matvec: MatVec,
-    dim: int,
-    k: int = 1,
-    *,
-    v0: StartBlock | None = None,
-    tol: float = 1e-8,
-    max_iter: int = 200,
-    key: PRNGKeyArray | None = None,
-    v0_noise: float = DEFAULT_V0_NOISE,
-    dtype: Any = None,
-) -> EigResult:
+def lanczos(matvec: MatVec, dim: int, k: int = 1, *, v0: StartBlock | None = None,
+            tol: float = 1e-8, max_iter: int = 200, key: PRNGKeyArray | None = None,
+            v0_noise: float = DEFAULT_V0_NOISE, dtype: Any = None) -> EigResult:
     """The ``k`` largest algebraic eigenpairs of a symmetric operator, by Lanczos.
 
     Lanczos with partial reorthogonalisation (see the module docstring): the basis is kept
@@ -525,13 +561,212 @@ def lanczos(
     References:
       Lanczos (1950); Paige (1980); Simon (1984); Golub & Van Loan, Sec. 10.1.
     """
-    dim, k, max_iter = check_common(dim, k, tol, max_iter, v0, v0_noise)
-    dtype = jnp.dtype(default_dtype(v0, dtype))
-    if key is None:
-        key = jax.random.PRNGKey(0)
-    if v0 is not None:
-        v0 = jnp.asarray(v0).astype(dtype)
-    return lanczos_solve(MatvecOp(matvec), None, dim, k, v0, tol, max_iter, key, v0_noise, dtype)
+    a = prepare(dim, k, tol, max_iter, v0, v0_noise, key, dtype)
+    return lanczos_solve(MatvecOp(matvec), None, a.dim, a.k, a.v0, tol, a.max_iter, a.key,
+                         v0_noise, a.dtype)
+
+
+# --------------------------------------------------------------------------- #
+# Block warm start: a Krylov space augmented with the previous eigenvector block
+# --------------------------------------------------------------------------- #
+
+
+class _BlockState(NamedTuple):
+    n: Array          # vectors in the basis
+    hvps: Array       # matvecs spent
+    basis: Array      # (m, dim) orthonormal rows V
+    images: Array     # (m, dim) their images W = A V (kept, so restarts cost no matvec)
+    proj: Array       # (m, m) V A V^T
+    theta: Array      # (q,) top Ritz values, descending
+    y: Array          # (m, q) their coordinates
+    residuals: Array  # (k,)
+    converged: Array
+    expand: Array     # (dim,) residual of the first unconverged wanted pair
+
+
+def _block_orthonormal(block: Array, noise: Array) -> Array:
+    """Rows: ``block``'s columns made orthonormal; a (near-)dependent one becomes noise."""
+    dim, p = block.shape
+    rows = jnp.zeros((_pad_rows(p), dim), block.dtype)
+    for i in range(p):  # p is small and static
+        c = _unit(block[:, i])
+        w = _orthogonalize(rows, c, jnp.asarray(i, jnp.int32))
+        # Less than sqrt(eps) of the column is new: it adds nothing but rounding.
+        dep = jnp.linalg.norm(w) <= float(np.sqrt(jnp.finfo(block.dtype).eps))
+        fresh = _orthogonalize(rows, jnp.roll(noise, 7 * i + 1), jnp.asarray(i, jnp.int32))
+        rows = rows.at[i].set(_unit(jnp.where(dep, fresh, w)))
+    return rows[:p]
+
+
+def _block_ritz(s: _BlockState, tol: Array, k: int, k_out: int) -> _BlockState:
+    """Rayleigh-Ritz on the basis: top Ritz pairs, residuals of the top ``k_out``.
+
+    Convergence concerns the wanted ``k``; the others are guard pairs.
+    """
+    m, q = s.y.shape
+    used = jnp.arange(m, dtype=jnp.int32) < s.n
+    g = jnp.where(used[:, None] & used[None, :], 0.5 * (s.proj + s.proj.T), 0.0)
+    # Unused rows get an eigenvalue below every used one (|lambda| <= ||G||_F).
+    low = -2.0 * jnp.linalg.norm(g) - 1.0
+    lam, vec = jnp.linalg.eigh(g + jnp.diag(jnp.where(used, 0.0, low)))
+    theta, y = lam[::-1][:q], vec[:, ::-1][:, :q]
+    y = jnp.where(used[:, None], y, 0.0)
+    yk = y[:, :k_out]
+    r = _combine(s.images, yk, s.n) - _combine(s.basis, yk, s.n) * theta[None, :k_out]
+    res = jnp.linalg.norm(r, axis=0)
+    ok = (res <= tol * jnp.maximum(jnp.ones_like(res), jnp.abs(theta[:k_out])))[:k]
+    first = jnp.argmin(ok)  # first unconverged wanted pair (0 when all converged)
+    return s._replace(theta=theta, y=y, residuals=res, converged=jnp.all(ok), expand=r[:, first])
+
+
+def _block_restart(s: _BlockState) -> _BlockState:
+    """Thick restart: keep the top q Ritz vectors and their images (no matvec needed)."""
+    m, q = s.y.shape
+    u = _combine(s.basis, s.y, s.n)
+    au = _combine(s.images, s.y, s.n)
+    z = jnp.zeros_like(s.basis)
+    return s._replace(n=jnp.asarray(q, jnp.int32), basis=z.at[:q].set(u.T),
+                      images=z.at[:q].set(au.T),
+                      proj=jnp.zeros_like(s.proj).at[jnp.arange(q), jnp.arange(q)].set(s.theta))
+
+
+def _block_run(op: Callable, operand: Any, block: Array, key: Array, tol: Array, max_iter: int,
+               k: int, k_out: int, m: int, q: int) -> EigResult:
+    """The iteration; the basis restarts at ``m`` rows (allocated: a multiple of _ROWS)."""
+    dim, p = block.shape
+    dtype = block.dtype
+    eps = float(jnp.finfo(dtype).eps)
+    tol = jnp.asarray(tol, dtype)
+    noise = jax.random.normal(key, (dim,), dtype)
+    rows = _block_orthonormal(block, noise)
+    m_alloc = _pad_rows(m)
+    basis = jnp.zeros((m_alloc, dim), dtype).at[:p].set(rows)
+    images = jnp.zeros((m_alloc, dim), dtype)
+    images = lax.fori_loop(0, p, lambda i, im: im.at[i].set(_apply(op, operand, basis[i], dim, dtype)),
+                           images)
+    proj = _coefficients(basis, images.T, jnp.asarray(p, jnp.int32))  # V (A V)^T
+    st = _BlockState(jnp.asarray(p, jnp.int32), jnp.asarray(p, jnp.int32), basis, images, proj,
+                     jnp.zeros((q,), dtype), jnp.zeros((m_alloc, q), dtype), jnp.zeros((k_out,), dtype),
+                     jnp.asarray(False), jnp.zeros((dim,), dtype))
+    st = _block_ritz(st, tol, k, k_out)
+
+    def cond(s: _BlockState) -> Array:
+        return ~s.converged & (s.hvps < max_iter)
+
+    def body(s: _BlockState) -> _BlockState:
+        s = lax.cond(s.n >= m, _block_restart, lambda s_: s_, s)
+        w = _orthogonalize(s.basis, s.expand, s.n)
+        # The residual is orthogonal to the basis in exact arithmetic; if rounding left
+        # (almost) nothing of it, continue with a random direction instead.
+        small = jnp.linalg.norm(w) <= 100.0 * eps * jnp.linalg.norm(s.expand) + jnp.finfo(dtype).tiny
+        fresh = _orthogonalize(s.basis, jnp.roll(noise, s.hvps), s.n)
+        v = _unit(jnp.where(small, fresh, w))
+        av = _apply(op, operand, v, dim, dtype)
+        basis = s.basis.at[s.n].set(v)
+        col = _coefficients(basis, av, s.n + 1)  # V A v (the new column of the projection)
+        proj = s.proj.at[:, s.n].set(col).at[s.n, :].set(col)
+        s = s._replace(n=s.n + 1, hvps=s.hvps + 1, basis=basis, images=s.images.at[s.n].set(av),
+                       proj=proj)
+        return _block_ritz(s, tol, k, k_out)
+
+    st = lax.while_loop(cond, body, st)
+    vectors = _combine(st.basis, st.y[:, :k_out], st.n)
+    vectors = vectors / jnp.linalg.norm(vectors, axis=0, keepdims=True)
+    return EigResult(st.theta[:k_out], fix_signs(vectors, block), st.hvps, st.converged,
+                     st.residuals)
+
+
+@functools.partial(jax.jit, static_argnames=("op", "max_iter", "k", "k_out", "m", "q"))
+def _block_run_jit(op, operand, block, key, tol, *, max_iter, k, k_out, m, q):
+    return _block_run(op, operand, block, key, tol, max_iter, k, k_out, m, q)
+
+
+def augmented_solve(op: Callable, operand: Any, dim: int, k: int, v0: Array | None, tol: Any,
+                    max_iter: int, key: Array, dtype: Any, basis_size: int | None = None,
+                    guard: int = 0) -> EigResult:
+    """`augmented_lanczos` on ``v -> op(operand, v)`` (validated arguments; ``op`` static)."""
+    if v0 is None:
+        block = jax.random.normal(jax.random.fold_in(key, 1), (dim, k), dtype)
+    else:
+        block = jnp.asarray(v0, dtype).reshape(dim, -1)
+    p = block.shape[1]
+    if p > dim:
+        raise ValueError(f"v0 must have at most dim = {dim} columns, got {p}")
+    if p < k:  # fill the block up to k columns with random ones
+        extra = jax.random.normal(jax.random.fold_in(key, 1), (dim, k - p), dtype)
+        block, p = jnp.concatenate([block, extra], axis=1), k
+    if max_iter < p:
+        raise ValueError(f"max_iter must be an integer in [{p}, inf) for a block of {p} "
+                         f"columns, got {max_iter}")
+    if basis_size is None:
+        basis_size = max(DEFAULT_BASIS_SIZE, 2 * p + 2)
+    m = min(dim, _check_int("basis_size", basis_size, p + 1))
+    guard = _check_int("guard", guard, 0, m - 1 - k)
+    q = max(k + guard, min(m - 1, max(p, m // 2)))  # Ritz vectors kept by a thick restart
+    return _block_run_jit(op, operand, block, key, tol, max_iter=max_iter, k=k, k_out=k + guard,
+                          m=m, q=q)
+
+
+def augmented_lanczos(matvec: MatVec, dim: int, k: int = 1, *, v0: StartBlock | None = None,
+                  tol: float = 1e-8, max_iter: int = 200, key: PRNGKeyArray | None = None,
+                  dtype: Any = None, basis_size: int | None = None,
+                  guard: int = 0) -> EigResult:
+    """Top ``k`` eigenpairs from a warm-start *block*: the block's span plus a Krylov space.
+
+    For tracking along a trajectory where the top eigenvalues are close (the Edge of
+    Stability), a single warm-start vector is a poor start: the new top eigenvector is
+    mostly a rotation inside the span of the previous top few, and single-vector Lanczos
+    must resolve that rotation through the small gap. Here the whole previous block enters
+    the basis: Rayleigh-Ritz on it (one matvec per column) finds the rotation at once, and
+    the basis then grows, one matvec per iteration, by the residual of the first wanted
+    pair that has not converged -- the Krylov space of the current Ritz vector, augmented by
+    the block (Davidson's method without preconditioner; a thick-restarted Lanczos whose
+    first restart is the block, Wu & Simon 2000). The images ``A v`` of the basis are
+    kept, so the projected matrix and the true residuals need no further matvecs, and a
+    full basis is restarted (to the top ``basis_size // 2`` Ritz vectors) for free.
+    Every new vector is orthogonalised against the whole basis (it is small).
+
+    Convergence, like `lanczos`: the *true* residuals of the top ``k`` Ritz pairs satisfy
+    ``||A v - theta v|| <= tol * max(1, |theta|)``. A near-exact block converges after its
+    own ``p`` matvecs. Columns of ``v0`` that add less than ``sqrt(eps)`` to the span of
+    the ones before are replaced by random directions; a block of ``p < k`` columns is
+    filled up with random ones; without ``v0`` the block is ``k`` random columns (a cold
+    start, slower than `lanczos`). The eigenvectors are sign-fixed against ``v0``'s
+    columns (:func:`fix_signs`), so tracked vectors move continuously.
+
+    Args:
+      matvec: symmetric linear map ``(dim,) -> (dim,)``.
+      dim: dimension of the space, ``>= 1``.
+      k: number of eigenpairs, in ``[1, dim]``.
+      v0: warm-start block ``(dim, p)`` (e.g. the previous top eigenvectors, and the ones of
+        the call before) or one vector ``(dim,)``; ``p <= dim``.
+      tol: relative residual tolerance, in ``(0, inf)``.
+      max_iter: maximum number of matvecs, in ``[max(k, p), inf)`` (the block's ``p``
+        matvecs included).
+      key: PRNG key for random directions; default ``jax.random.PRNGKey(0)``.
+      dtype: floating dtype; default as in `lanczos`.
+      basis_size: largest basis before a thick restart, in ``[p + 1, inf)`` (capped at
+        ``dim``); default ``max(24, 2 p + 2)``. Memory: two ``basis_size x dim`` arrays.
+      guard: number of further Ritz pairs returned after the ``k`` wanted ones, in
+        ``[0, basis_size - 1 - k]``; they need not converge (``converged`` concerns the
+        first ``k``). Pass them back in the next warm-start block: they hold the directions
+        that can overtake the top ``k`` when eigenvalues cross.
+
+    Returns:
+      An `EigResult` with ``k + guard`` pairs; ``num_iterations`` is the number of matvecs
+      and ``residuals`` the true residual norms of the returned pairs.
+
+    Raises:
+      ValueError: an argument outside its allowed range, or a matvec of the wrong shape.
+
+    References:
+      E. R. Davidson, J. Comput. Phys. 17 (1975). K. Wu & H. Simon, "Thick-restart Lanczos
+      method for large symmetric eigenvalue problems", SIAM J. Matrix Anal. Appl. 22
+      (2000). Y. Saad, "Numerical Methods for Large Eigenvalue Problems", 2nd ed., Ch. 8.
+    """
+    a = prepare(dim, k, tol, max_iter, v0, 0.0, key, dtype)
+    return augmented_solve(MatvecOp(matvec), None, a.dim, a.k, a.v0, tol, a.max_iter, a.key,
+                           a.dtype, basis_size, guard)
 
 
 # --------------------------------------------------------------------------- #
@@ -539,17 +774,9 @@ def lanczos(
 # --------------------------------------------------------------------------- #
 
 
-def lobpcg_top_k(
-    matvec: MatVec,
-    dim: int,
-    k: int = 1,
-    *,
-    v0: StartBlock | None = None,
-    tol: float = 1e-8,
-    max_iter: int = 200,
-    key: PRNGKeyArray | None = None,
-    dtype: Any = None,
-) -> EigResult:
+def lobpcg_top_k(matvec: MatVec, dim: int, k: int = 1, *, v0: StartBlock | None = None,
+                 tol: float = 1e-8, max_iter: int = 200, key: PRNGKeyArray | None = None,
+                 dtype: Any = None) -> EigResult:
     """The ``k`` largest algebraic eigenpairs by LOBPCG (``jax.experimental``).
 
     A thin wrapper around ``jax.experimental.sparse.linalg.lobpcg_standard``,
@@ -581,17 +808,12 @@ def lobpcg_top_k(
     """
     from jax.experimental.sparse.linalg import lobpcg_standard
 
-    dim = _check_int("dim", dim, 6)
-    k = _check_int("k", k, 1, (dim - 1) // 5)
-    max_iter = _check_int("max_iter", max_iter, 1)
-    _check_pos("tol", tol, traced_ok=True)
-    check_v0(v0, dim)
-    dtype = default_dtype(v0, dtype)
-    if key is None:
-        key = jax.random.PRNGKey(0)
+    dim, k, max_iter, dtype, key, v0 = prepare(dim, k, tol, max_iter, v0, 0.0, key, dtype,
+                                               min_dim=6, max_k=lambda d: (d - 1) // 5,
+                                               min_iter=1)
     x0 = jax.random.normal(key, (dim, k), dtype)
     if v0 is not None:
-        block = jnp.asarray(v0).astype(dtype).reshape(dim, -1)[:, :k]
+        block = v0.reshape(dim, -1)[:, :k]
         x0 = x0.at[:, : block.shape[1]].set(block)
 
     def block_matvec(xs: Array) -> Array:
