@@ -21,8 +21,9 @@ Parts:
 2. tracking along two 200-step GD trajectories, one stable (eta = 0.1, the sharpness
    stays below 2/eta) and one at the Edge of Stability (eta = 0.4, 2/eta = 5 is reached
    near step 60), every ``--every`` steps: eoslib warm-started from the previous
-   eigenvector vs eoslib cold starts vs locuslab cold starts; HVPs and time per
-   evaluation. The eigenvector moves slowly along a stable trajectory and a lot from
+   eigenvector (``callbacks.TopEigenvalues``), the same with ``block_warm_start=True``
+   (``eigsolve.augmented_lanczos`` from the previous two calls' eigenvectors), eoslib cold
+   starts and locuslab cold starts; HVPs and time per evaluation. The eigenvector moves slowly along a stable trajectory and a lot from
    step to step at the Edge of Stability, so warm starts pay off very differently.
 
 The tolerance is the relative residual ``||H v - theta v|| <= tol |theta|`` on both sides
