@@ -182,7 +182,8 @@ def top_eigenpairs(f: ScalarFn, x: Float[ArrayLike, " d"], k: int = 1, *,
         (``"lanczos"`` only: the augmented method keeps the block's whole span instead).
       method: ``"lanczos"`` (default) or ``"augmented"``.
       guard: with ``"augmented"``, further unconverged Ritz pairs returned after the top
-        ``k`` (see `augmented_lanczos`), in ``[0, 22 - k]``; must be 0 for ``"lanczos"``.
+        ``k`` (see `augmented_lanczos`), in ``[0, 23 - k]`` (its default basis of 24 rows;
+        fewer when ``d < 24``); must be 0 for ``"lanczos"``.
 
     Returns:
       An `EigResult`; ``num_iterations`` is the number of HVPs.
