@@ -92,7 +92,7 @@ class TopEigenvalues:
     training loss, or on ``f`` when given), started
     from the previous call's eigenvectors (``warm_start=True``) or from a fresh Gaussian
     block (the cold start, for comparison). The eigenvectors are sign-fixed against the
-    previous ones (:func:`fix_signs`), so the warm start and ``vectors`` move continuously.
+    previous ones (:func:`~eoslib.eigsolve.fix_signs`), so the warm start and ``vectors`` move continuously.
 
     With ``block_warm_start=True`` a warm call instead runs
     :func:`eoslib.eigsolve.augmented_lanczos` from the block of the previous *two* calls'

@@ -75,7 +75,7 @@ class EigResult(NamedTuple):
     Attributes:
       eigenvalues: ``(k,)`` largest algebraic eigenvalues, in descending order.
       eigenvectors: ``(dim, k)`` orthonormal Ritz vectors; column ``i`` belongs to
-        ``eigenvalues[i]``. Signs are arbitrary (see :func:`fix_signs`).
+        ``eigenvalues[i]``. Signs are arbitrary (see :func:`~eoslib.eigsolve.fix_signs`).
       num_iterations: number of matrix-vector products (HVPs) used, int scalar.
       converged: bool scalar, True when every one of the ``k`` pairs met the
         residual tolerance.
@@ -732,7 +732,7 @@ def augmented_lanczos(matvec: MatVec, dim: int, k: int = 1, *, v0: StartBlock | 
     the ones before are replaced by random directions; a block of ``p < k`` columns is
     filled up with random ones; without ``v0`` the block is ``k`` random columns (a cold
     start, slower than `lanczos`). The eigenvectors are sign-fixed against ``v0``'s
-    columns (:func:`fix_signs`), so tracked vectors move continuously.
+    columns (:func:`~eoslib.eigsolve.fix_signs`), so tracked vectors move continuously.
 
     Args:
       matvec: symmetric linear map ``(dim,) -> (dim,)``.

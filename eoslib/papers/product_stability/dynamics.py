@@ -10,7 +10,7 @@ valid iterate, so no array contains NaN.
 * Theorems 4.3 and 5.2: :func:`limit_runs` runs many EoS starts to convergence at once.
 * Eq. 5 and Theorem 4.2: :func:`gd_scalar_final`, the last iterates of 1-D GD.
 * Eqs. 7-8: :func:`eos_init`, the edge-of-stability start (its printed form was lost).
-* Section 5: :func:`phase_space_run`, a trajectory in (z, lambda = eta s).
+* Section 5: :func:`~eoslib.papers.product_stability.dynamics.phase_space_run`, a trajectory in (z, lambda = eta s).
 
 References:
   E. Gan, "Product-Stability", arXiv:2604.02653 (2026), Eqs. 1-9, Theorems 4.3 and 5.2.
@@ -222,7 +222,7 @@ class LimitRuns(NamedTuple):
       x, y: final parameters (the last valid iterate for a diverged run).
       z: final product x y.
       s: final x^2 + y^2.
-      sharpness: top Hessian eigenvalue at the final iterate (:func:`product_sharpness`).
+      sharpness: top Hessian eigenvalue at the final iterate (:func:`~eoslib.papers.product_stability.closed_forms.product_sharpness`).
       limit_sharpness: s l''(z*), the sharpness of the limit point on the minimum manifold
         (Lemma 3.1). The final iterate sits a round-off distance u ~ 1e-11 from z*, which
         moves ``sharpness`` by O(s l3 u) but s only by O(u^2): this is the number to compare

@@ -247,7 +247,7 @@ def phase_summary(
     Args:
       l: product-stable scalar loss.
       eta: the run's learning rate, in (0, inf).
-      run: output of :func:`phase_space_run`.
+      run: output of :func:`~eoslib.papers.product_stability.dynamics.phase_space_run`.
       band: Phase I has ended once |lambda_t - lambda(z_t)| <= band |lag|, in (0, inf).
       reach_window: steps searched for that event, integer in [1, len(run.z)].
       monotone_from: first step of the two-step monotonicity test, integer >= 0.
