@@ -52,9 +52,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from eoslib import curvature, gd, train
-from eoslib.callbacks import fix_signs
 from eoslib.papers.self_stabilization import constrained, diagnostics, predicted
-from eoslib.papers.self_stabilization.oracles import Evaluator
+from eoslib.papers.self_stabilization.oracles import Evaluator, evaluate
 from eoslib.papers.self_stabilization.problems import Problem, digits_mlp
 from eoslib.validation import integer as _int, positive as _pos
 
@@ -64,8 +63,12 @@ __all__ = ["TrackedRun", "tracked_run", "shared_run", "cache_file", "FORMAT_VERS
 #: The paper's setting of Figure 4 (MLP, CIFAR-10 5k): learning rate and tracked steps.
 PAPER_SETTING = {"eta": 0.02, "num_steps": 2000}
 
-#: Bumped whenever a cached field changes meaning.
-FORMAT_VERSION = 1
+#: GD steps computed ahead per compiled call in the tracked loop.
+_GD_CHUNK = 50
+
+#: Bumped whenever a cached field changes meaning (2: GD's sharpness through the projection's
+#: compiled evaluation, GD run ahead in chunks, a shorter lambda_min Lanczos).
+FORMAT_VERSION = 2
 
 
 class TrackedRun:
@@ -142,11 +145,19 @@ class _GDStep:
 
 
 def _top(f, w, v0, tol, key):
-    # warm-started top eigenpair; a small Lanczos basis first (its cost grows with the cap)
-    res = curvature.top_eigenpairs(f, w, 1, v0=v0, tol=tol, max_iter=40, key=key)
-    if not bool(res.converged):
-        res = curvature.top_eigenpairs(f, w, 1, v0=res.eigenvectors, tol=tol, max_iter=300, key=key)
-    return res
+    """Warm-started, sign-fixed top eigenpair ``(value, (d, 1) vector, Lanczos iterations)``.
+
+    Through :func:`~eoslib.papers.self_stabilization.oracles.evaluate` without ``grad S``:
+    the same compiled program as the projection's light evaluations, so GD's and gradient
+    flow's sharpness cost no compilation of their own. A small Lanczos basis first (its cost
+    grows with the cap), the full cap if needed.
+    """
+    q = evaluate(f, w, v0, k=1, tol=tol, max_iter=40, key=key, with_grad_S=False)
+    its = int(q.hvps)
+    if not bool(q.converged):
+        q = evaluate(f, w, q.vectors, k=1, tol=tol, max_iter=300, key=key, with_grad_S=False)
+        its += int(q.hvps)
+    return float(q.eigenvalues[0]), q.vectors, its
 
 
 @partial(jax.jit, static_argnames=("f",))
@@ -332,14 +343,24 @@ def _compute(problem: Problem, s: dict, progress: bool = False) -> TrackedRun:
     def put(name, value):
         rec.setdefault(name, []).append(float(value))
 
+    secs: dict[str, float] = {}
+    clock = [time.perf_counter()]
+
+    def lap(name):
+        # wall time per part of the loop (meta["seconds"]["parts"]), for profiling
+        now = time.perf_counter()
+        secs[name] = secs.get(name, 0.0) + now - clock[0]
+        clock[0] = now
+
     for t in range(T + 1):
+        lap("other")
         # ---- GD's own sharpness on pairs of consecutive steps (warm start: same parity)
         sc = jax.device_get(_scalars(f, q, theta, v7, vcode, vgen, w_gf))
         sc.update(gd_loss=_loss(f, theta), gd_sharpness=np.nan, gd_hvps=0, gf_sharpness=s_gf)
         if t % s["gd_sharpness_every"] in (0, 1):
-            res = _top(f, theta, parity[t % 2], s["gd_tol"], key)
-            parity[t % 2] = fix_signs(res.eigenvectors, parity[t % 2])
-            sc.update(gd_sharpness=res.eigenvalues[0], gd_hvps=res.num_iterations)
+            lam, parity[t % 2], its = _top(f, theta, parity[t % 2], s["gd_tol"], key)
+            sc.update(gd_sharpness=lam, gd_hvps=its)
+        lap("scalars_gd_sharpness")
         for name, val in sc.items():
             put(name, val)
         alpha, beta = float(sc["alpha"]), float(sc["beta"])
@@ -353,6 +374,7 @@ def _compute(problem: Problem, s: dict, progress: bool = False) -> TrackedRun:
                 put("cf_delta2", d2), put("cf_dist", jnp.linalg.norm(w_cf - q.point))
                 put("cf_dist_gd", jnp.linalg.norm(w_cf - theta))
             w_cf = w_new
+        lap("central_flow")
         if not s["central_flow"]:
             for name in ("cf_loss", "cf_sharpness", "cf_sigma2", "cf_delta2", "cf_dist", "cf_dist_gd"):
                 put(name, np.nan)
@@ -363,6 +385,7 @@ def _compute(problem: Problem, s: dict, progress: bool = False) -> TrackedRun:
             columns = [(s0, predicted.propagate_network(f, q.point, q.u, c, eta_a)) for s0, c in columns]
         if s["beta_every"] and t % s["beta_every"] == 0 and t < T:
             columns.append((t, q.grad_S_perp))
+        lap("beta")
         # ---- expensive diagnostics
         if t % s["heavy_every"] == 0:
             hd = diagnostics.heavy_diagnostics(f, q, theta - q.point, eta)
@@ -371,6 +394,7 @@ def _compute(problem: Problem, s: dict, progress: bool = False) -> TrackedRun:
             for k_, v_ in hd.items():
                 heavy.setdefault(k_, []).append(v_)
             heavy.setdefault("F_x", []).append(xs), heavy.setdefault("F_vals", []).append(Fs)
+            lap("heavy")
         if t < s["store_states"]:
             states["states_dag"].append(np.asarray(q.point)), states["states_u"].append(np.asarray(q.u))
             states["states_gsp"].append(np.asarray(q.grad_S_perp))
@@ -384,25 +408,31 @@ def _compute(problem: Problem, s: dict, progress: bool = False) -> TrackedRun:
             break
         # ---- advance GD, the constrained trajectory, the predictions and gradient flow
         part7, vcode, partg, xg = predicted.network_partials(f, q, eta_a, v7, vcode, vgen)
-        run = gd.iterate(step, theta, 1, args=(eta_a,))
-        if int(run.diverged_at) >= 0:
+        if t % _GD_CHUNK == 0:
+            # GD does not depend on the tracking: run it ahead in chunks (one compiled scan
+            # instead of a dispatch per step; chunks bound the memory at the paper's scale)
+            chunk = gd.iterate(step, theta, _GD_CHUNK, args=(eta_a,), record_every=1)
+            chunk_start, chunk_div = t, int(chunk.diverged_at)
+        if 0 <= chunk_div <= t + 1 - chunk_start:
             raise RuntimeError(f"GD diverged at tracked step {t + 1}")
-        theta = run.final
+        theta = chunk.params[t + 1 - chunk_start]
+        lap("predicted_gd")
         tp = time.perf_counter()
         before = (ev.hvps, ev.grad_S_evals, ev.calls)
         proj = constrained.constrained_step(ev, q, eta)
         t_proj += time.perf_counter() - tp
         cost.append((proj.passes, ev.hvps - before[0], ev.grad_S_evals - before[1], ev.calls - before[2]))
         q = proj.taylor
+        lap("projection")
         v7 = predicted.finish(part7, q.u, eta_a)
         vgen = predicted.finish(partg, q.u, eta_a, xg)
         m = max(1, math.ceil(eta * s_gf))
         w_gf = gd.iterate(step, w_gf, m, args=(jnp.asarray(eta / m),)).final
         if (t + 1) % s["gf_sharpness_every"] == 0:
-            gres = _top(f, w_gf, v_gf, 1e-4, key)
-            v_gf = fix_signs(gres.eigenvectors, v_gf)
-            s_gf = float(gres.eigenvalues[0])
+            s_gf, v_gf, _ = _top(f, w_gf, v_gf, 1e-4, key)
         put("gf_substeps", m)
+        lap("gradient_flow")
+    lap("other")
     t_total = time.perf_counter() - t_start
     n = len(rec["gd_loss"])
     arrays = {k: np.asarray(v_) for k, v_ in rec.items()}
@@ -425,6 +455,6 @@ def _compute(problem: Problem, s: dict, progress: bool = False) -> TrackedRun:
             "onset_hvps": onset.hvps, "onset_restarts": onset.restarts, "stopped_at": stop,
             "num_tracked": n - 1, "dim": d, "data_note": problem.data_note, "net_note": problem.net_note,
             "seconds": {"total": t_total, "onset": t_onset, "tracked_loop": t_loop_total,
-                        "projection": t_proj}}
+                        "projection": t_proj, "parts": secs}}
     meta["cost_ratios"] = cost_ratios(f, theta)
     return TrackedRun(arrays, meta)
