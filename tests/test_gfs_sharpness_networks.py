@@ -31,6 +31,18 @@ def test_tracking_and_acceptance():
                                                               ("rk4", "rk4", dict(alpha=1.0))], loss_threshold=1e-3)
     np.testing.assert_allclose(comp.phi[0], comp.phi[1], rtol=1e-2)
     np.testing.assert_allclose(comp.phi[0, 0], track.phi[0], rtol=1e-3)
+    # the run's own flows from its checkpoints are exactly a re-solve with the same solver
+    same = nw.compare_solvers(setup, track.checkpoints[1:], [("own", "rkc", dict(rtol=1e-4, atol=1e-7))],
+                              loss_threshold=1e-3)
+    own = nw.track_solver(track, "own", track.checkpoint_steps[1:])
+    np.testing.assert_array_equal(own.phi, same.phi)
+    np.testing.assert_array_equal(own.grad_evals, same.grad_evals)
+    both = nw.join_comparisons(own, same)
+    assert both.methods == ("own", "own") and both.phi.shape == (2, 2)
+    with pytest.raises(ValueError, match="not a GFS step"):
+        nw.track_solver(track, "own", [5])
+    with pytest.raises(ValueError, match="same points"):
+        nw.join_comparisons(own, comp)
 
 
 def test_acceptance_statistics():

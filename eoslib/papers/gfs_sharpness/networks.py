@@ -39,6 +39,8 @@ __all__ = [
     "track_gfs_sharpness",
     "SolverComparison",
     "compare_solvers",
+    "track_solver",
+    "join_comparisons",
     "Acceptance",
     "acceptance",
 ]
@@ -270,6 +272,47 @@ def compare_solvers(setup: Setup, points, solvers: Sequence[tuple[str, str, dict
         evals.append([r.num_grad_evals for r in row])
         reached.append([r.reached for r in row])
     return SolverComparison(tuple(s[0] for s in solvers), np.asarray(phi), np.asarray(evals), np.asarray(reached))
+
+
+def track_solver(track: GFSTrack, label: str, steps: Sequence[int]) -> SolverComparison:
+    """The gradient flows that a run already solved at ``steps``, as one row of a comparison.
+
+    A flow from a checkpoint with the track's own solver and options is exactly the flow the
+    GFS callback solved at that step (same solver, same start, same seed), so a comparison
+    reads it from the track instead of solving it again.
+
+    Args:
+      track: from :func:`track_gfs_sharpness`.
+      label: the row's label, e.g. ``"rkc rtol=0.001"``.
+      steps: GD steps, each one of ``track.gfs_steps``.
+
+    Raises:
+      ValueError: a step that is not a GFS step of the track.
+    """
+    idx = []
+    for s in np.asarray(steps, dtype=int).ravel():
+        hit = np.flatnonzero(track.gfs_steps == s)
+        if not hit.size:
+            raise ValueError(f"steps: {int(s)} is not a GFS step of the track (gfs_steps {track.gfs_steps.tolist()})")
+        idx.append(int(hit[0]))
+    return SolverComparison((label,), track.phi[idx][None], track.gf_grad_evals[idx][None],
+                            track.gf_reached[idx][None])
+
+
+def join_comparisons(*comparisons: SolverComparison) -> SolverComparison:
+    """Stack solver comparisons of the same points (rows in the order given).
+
+    Raises:
+      ValueError: no comparison, or comparisons of different numbers of points.
+    """
+    if not comparisons:
+        raise ValueError("comparisons: at least one is needed")
+    if len({c.phi.shape[1] for c in comparisons}) != 1:
+        raise ValueError("comparisons: all must cover the same points")
+    return SolverComparison(sum((c.methods for c in comparisons), ()),
+                            np.concatenate([c.phi for c in comparisons]),
+                            np.concatenate([c.grad_evals for c in comparisons]),
+                            np.concatenate([c.reached for c in comparisons]))
 
 
 def acceptance(track: GFSTrack, *, flat_from: int = 0, tol: float = 0.0) -> Acceptance:
