@@ -85,6 +85,12 @@ def test_perturbed_notebook_fails(tmp_path: Path, notebook: str, old: str, new: 
     assert not out.exists()
 
 
+def test_every_notebook_has_a_case():
+    """Fast: a new notebook of the paper cannot be added without its falsifiability case."""
+    notebooks = sorted(p.name for p in (ROOT / NB).glob("*.md"))
+    assert sorted(Path(m[0]).name for m in MUTATIONS) == notebooks
+
+
 def test_every_mutation_target_exists():
     """Fast: the cases cannot go stale silently."""
     for notebook, old, _, _ in MUTATIONS:
