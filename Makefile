@@ -18,6 +18,11 @@ LOGS := _build/logs
 export XLA_FLAGS := --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1
 export OPENBLAS_NUM_THREADS := 1
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
+# XLA compilations persist across kernels: nbval, the second BLAS pass and the falsifiability
+# runs execute the same functions again. A cached executable is the one XLA would compile anew
+# (same HLO, options and CPU), so it changes no number; it only skips the compile.
+export JAX_COMPILATION_CACHE_DIR ?= $(CURDIR)/_cache/jax
+export JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS ?= 0.1
 MATHJAX_VERSION := 3.2.2
 MATHJAX := .vendor/web/mathjax/tex-chtml.js
 PYTEST := $(PY) -m pytest -p no:cacheprovider -q

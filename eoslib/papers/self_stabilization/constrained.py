@@ -175,7 +175,7 @@ def project(evaluator: Evaluator, p: Array, eta: float, *, s_rtol: float = 1e-6,
     are checked by light evaluations (loss, gradient, top eigenpair): over these tiny steps
     ``grad S^perp`` changes by a few percent, which only slows the (already fast) contraction
     of the violation, so the first direction is reused. The accepted point then gets
-    ``grad S`` and ``lambda_2`` (:meth:`Evaluator.complete`): the Taylor data that the
+    ``grad S`` and ``lambda_2`` (:meth:`~eoslib.papers.self_stabilization.oracles.Evaluator.complete`): the Taylor data that the
     constrained trajectory and the predicted dynamics need there.
 
     Args:

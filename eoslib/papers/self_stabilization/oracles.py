@@ -9,9 +9,9 @@ On a flat parameter vector ``theta`` and a scalar loss ``f``:
 * ``rho_3 ~ ||nabla^3 L||_op`` and ``rho_4 ~ ||nabla^4 L||_op`` by the symmetric tensor power
   iteration ``w <- T(w, .., w, .) / ||.||`` (Assumption 3, App. E) -- :func:`tensor_norm`;
 * warm-started, sign-fixed top Hessian eigenpairs by Lanczos on HVPs
-  (:func:`eoslib.curvature.lanczos`), with the loss, gradient and ``grad S`` at the same point
+  (:func:`eoslib.eigsolve.lanczos`), with the loss, gradient and ``grad S`` at the same point
   in one compiled call -- :func:`evaluate` and :class:`Evaluator`. The sign of each eigenvector
-  is aligned with the previous one (:func:`eoslib.callbacks.fix_signs`), so that
+  is aligned with the previous one (:func:`eoslib.eigsolve.fix_signs`), so that
   ``x_t = u_t . v_t`` never flips spuriously;
 * :func:`dense_taylor` -- the same quantities by dense ``eigh`` for toy models.
 
@@ -208,7 +208,7 @@ def evaluate(f: Loss, p: Array, v0: Array, *, k: int = 1, tol: float = 1e-7, max
       k: number of eigenpairs, in [1, d].
       tol: Lanczos relative residual tolerance, in (0, inf).
       max_iter: Lanczos iteration cap, in [k, inf).
-      v0_noise: random component mixed into the warm start (see :func:`eoslib.curvature.lanczos`).
+      v0_noise: random component mixed into the warm start (see :func:`eoslib.eigsolve.lanczos`).
       key: PRNG key of that component.
       with_grad_S: also compute ``grad S`` (else ``grad_S`` and ``grad_S_perp`` are None).
 
