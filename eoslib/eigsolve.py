@@ -4,26 +4,18 @@ Three solvers for the largest *algebraic* eigenpairs of a symmetric linear map g
 its action ``v -> A v`` (for a loss, Hessian-vector products; :func:`eoslib.curvature.top_eigenpairs`
 builds them):
 
-* :func:`lanczos` -- single-vector Lanczos with partial reorthogonalisation (Simon 1984):
-  the three-term recurrence, a cheap running estimate of the loss of orthogonality, and a
-  full Gram-Schmidt pass only when that estimate crosses a threshold. Between those passes
-  an iteration costs one matvec plus a few vector operations, so the cost outside the
-  matvec no longer grows with the iteration count (full reorthogonalisation read the whole
-  stored basis, twice, every iteration). The basis is allocated in stages (a few dozen rows
-  first) so that a call that converges early never allocates, zeroes and page-faults the
-  ``max_iter x dim`` worst case.
+* :func:`lanczos` -- single-vector Lanczos with partial reorthogonalisation (Simon 1984): a
+  running estimate of the loss of orthogonality triggers a full Gram-Schmidt pass only when
+  needed, so an iteration costs one matvec plus a few vector operations, whatever the basis
+  size. The basis is allocated in stages, so an early exit never pays for ``max_iter x dim``.
 * :func:`augmented_lanczos` -- the block warm start for tracking: Rayleigh-Ritz on a block
   of previous eigenvectors, then a Krylov space grown from the residual (Davidson without
   preconditioner, thick restarts); it keeps ``A V`` so its residuals are exact and its
   restarts free. A near-exact block converges after its own ``p`` matvecs.
 * :func:`lobpcg_top_k` -- a thin wrapper of ``jax.experimental``'s LOBPCG, for blocks.
 
-Lanczos counts matvecs exactly (``EigResult.num_iterations``), tests convergence after
-every matvec with the criterion ``||A v - theta v|| <= tol * max(1, |theta|)``, runs inside
-``jax.jit`` with the operator static, and solves the small tridiagonal eigenproblem on the
-host (LAPACK through ``jax.pure_callback``), exactly at its current size.
-
-Importing this module has no side effects (in particular it does not enable x64).
+Lanczos counts matvecs exactly, tests ``||A v - theta v|| <= tol * max(1, |theta|)`` after every
+matvec, runs inside ``jax.jit`` and solves the small tridiagonal problem on the host (LAPACK).
 
 References:
   C. Lanczos, J. Res. NBS 45 (1950). C. Paige, Linear Algebra Appl. 34 (1980).
@@ -56,13 +48,10 @@ StartBlock = Float[ArrayLike, " dim"] | Float[ArrayLike, "dim p"]
 # Default size of the random component mixed into a Lanczos warm start (see `lanczos`).
 DEFAULT_V0_NOISE = 1e-3
 
-# Rows per block of the stored basis: projections read ceil(n / _ROWS) blocks, so their cost
-# follows the number of stored vectors n, not the allocated size.
+# Rows per block of the stored basis: projections cost ceil(n / _ROWS) blocks for n vectors.
 _ROWS = 16
 
-# The first stage's basis is at most this many bytes (and at least _ROWS rows). Below
-# glibc's largest mmap threshold (32 MiB), so repeated calls reuse heap memory instead of
-# mapping and page-faulting a fresh buffer every time.
+# First-stage basis bytes: below glibc's mmap threshold (32 MiB), so calls reuse heap memory.
 _FIRST_STAGE_BYTES = 16 * 2**20
 
 # Default largest basis of `augmented_lanczos` before a thick restart (rows of V and of A V).
@@ -77,10 +66,9 @@ class EigResult(NamedTuple):
       eigenvectors: ``(dim, k)`` orthonormal Ritz vectors; column ``i`` belongs to
         ``eigenvalues[i]``. Signs are arbitrary (see :func:`~eoslib.eigsolve.fix_signs`).
       num_iterations: number of matrix-vector products (HVPs) used, int scalar.
-      converged: bool scalar, True when every one of the ``k`` pairs met the
-        residual tolerance.
-      residuals: ``(k,)`` residual norms ``||A v - theta v||`` (for `lanczos` the
-        Ritz estimates ``beta_j |e_j^T y|``, equal to the true norms up to rounding).
+      converged: bool scalar, True when every one of the ``k`` pairs met the tolerance.
+      residuals: ``(k,)`` residual norms ``||A v - theta v||`` (for `lanczos` the Ritz
+        estimates ``beta_j |e_j^T y|``, equal to the true norms up to rounding).
     """
 
     eigenvalues: Float[Array, " k"]
@@ -90,9 +78,7 @@ class EigResult(NamedTuple):
     residuals: Float[Array, " k"]
 
 
-# --------------------------------------------------------------------------- #
-# shared pieces
-# --------------------------------------------------------------------------- #
+# --- shared pieces ---
 
 
 @dataclass(frozen=True)
@@ -259,9 +245,7 @@ def prepare(dim: int, k: int, tol: Any, max_iter: int, v0: Any, v0_noise: Any, k
     return Prepared(dim, k, max_iter, dtype, key, v0)
 
 
-# --------------------------------------------------------------------------- #
-# small eigenproblems on the host
-# --------------------------------------------------------------------------- #
+# --- small eigenproblems on the host ---
 
 
 def _ritz_numpy(alphas: np.ndarray, betas: np.ndarray, r: np.ndarray,
@@ -305,9 +289,7 @@ def _ritz_host(alphas: Array, betas: Array, r: Array, k: int) -> tuple[Array, Ar
                              vmap_method="sequential")
 
 
-# --------------------------------------------------------------------------- #
-# Lanczos with partial reorthogonalisation
-# --------------------------------------------------------------------------- #
+# --- Lanczos with partial reorthogonalisation ---
 
 
 class _LanczosState(NamedTuple):
@@ -355,10 +337,9 @@ def _lanczos_run(op: Callable, operand: Any, st: _LanczosState, restart_noise: A
     eps = float(jnp.finfo(dtype).eps)
     eps1 = float(eps * np.sqrt(dim) / 2.0)
     tol = jnp.asarray(tol, dtype)
-    # Reorthogonalise when the estimated loss of orthogonality exceeds sqrt(eps)
-    # (semi-orthogonality: the tridiagonal matrix is then the projection of A to working
-    # precision, Simon 1984) -- or 0.01 tol if that is smaller, down to eps^(3/4), so that
-    # tight tolerances also get Ritz vectors orthogonal to about their accuracy.
+    # Reorthogonalise when the estimated loss of orthogonality exceeds sqrt(eps) (semi-
+    # orthogonality keeps the tridiagonal matrix A's projection to working precision, Simon
+    # 1984), or 0.01 tol, down to eps^(3/4), so tight tolerances get orthogonal Ritz vectors.
     thresh = jnp.clip(0.01 * tol, eps ** 0.75, float(np.sqrt(eps))).astype(dtype)
     ks = jnp.arange(m, dtype=jnp.int32)
 
@@ -405,9 +386,8 @@ def _lanczos_run(op: Callable, operand: Any, st: _LanczosState, restart_noise: A
         converged = (j + 1 >= k) & jnp.all(ok)
 
         def restart(_):
-            # Krylov space invariant (breakdown): continue with a fresh random direction
-            # orthogonal to it, so k larger than the number of eigenvalues reachable from the
-            # start vector still works.
+            # Breakdown (invariant Krylov space): go on along a fresh orthogonal random
+            # direction, so k above the eigenvalues reachable from the start still works.
             return _unit(_orthogonalize(basis, jnp.roll(restart_noise, j), j + 1))
 
         v_next = lax.cond(breakdown, restart, lambda _: w / jnp.where(beta > 0, beta, 1.0), None)
@@ -524,14 +504,12 @@ def lanczos(matvec: MatVec, dim: int, k: int = 1, *, v0: StartBlock | None = Non
     be missed. Set ``v0_noise=0`` to start the Krylov space exactly at ``v0`` (as ARPACK
     does).
 
-    The loop is a ``jax.lax.while_loop`` inside ``jax.jit`` with ``matvec`` static; the small
-    tridiagonal eigenproblem of each step is solved on the host (``jax.pure_callback`` to
-    LAPACK's MRRR, exactly ``j x j``, top ``k`` pairs only). It can be used inside
-    ``jit``/``vmap`` (not under reverse-mode ``grad``, nor ``jax.export``). Repeated calls
-    with the same ``matvec`` object and the same ``k``, ``max_iter``, ``dtype`` and ``v0``
-    shape reuse the compilation (``tol``, ``v0_noise`` and ``key`` are traced); a fresh
-    lambda per call recompiles. Memory: at most ``min(max_iter, dim) * dim`` for the basis,
-    allocated in stages as the iteration needs it.
+    The loop is a ``jax.lax.while_loop`` inside ``jax.jit`` with ``matvec`` static; each
+    step's tridiagonal eigenproblem is solved on the host (LAPACK's MRRR, exactly ``j x j``).
+    It works inside ``jit``/``vmap`` (not under reverse-mode ``grad``, nor ``jax.export``).
+    Calls with the same ``matvec`` object, ``k``, ``max_iter``, ``dtype`` and ``v0`` shape
+    reuse the compilation (``tol``, ``v0_noise`` and ``key`` are traced); a fresh lambda per
+    call recompiles. Memory: at most ``min(max_iter, dim) * dim``, allocated in stages.
 
     Limitations: single-vector Lanczos sees one direction per eigenspace, so an exactly
     repeated eigenvalue is reported once unless rounding or a breakdown restart brings in
@@ -566,9 +544,7 @@ def lanczos(matvec: MatVec, dim: int, k: int = 1, *, v0: StartBlock | None = Non
                          v0_noise, a.dtype)
 
 
-# --------------------------------------------------------------------------- #
-# Block warm start: a Krylov space augmented with the previous eigenvector block
-# --------------------------------------------------------------------------- #
+# --- Block warm start: a Krylov space augmented with the previous eigenvector block ---
 
 
 class _BlockState(NamedTuple):
@@ -769,9 +745,7 @@ def augmented_lanczos(matvec: MatVec, dim: int, k: int = 1, *, v0: StartBlock | 
                            a.dtype, basis_size, guard)
 
 
-# --------------------------------------------------------------------------- #
-# LOBPCG (jax.experimental)
-# --------------------------------------------------------------------------- #
+# --- LOBPCG (jax.experimental) ---
 
 
 def lobpcg_top_k(matvec: MatVec, dim: int, k: int = 1, *, v0: StartBlock | None = None,
@@ -779,32 +753,30 @@ def lobpcg_top_k(matvec: MatVec, dim: int, k: int = 1, *, v0: StartBlock | None 
                  dtype: Any = None) -> EigResult:
     """The ``k`` largest algebraic eigenpairs by LOBPCG (``jax.experimental``).
 
-    A thin wrapper around ``jax.experimental.sparse.linalg.lobpcg_standard``,
-    which returns the largest algebraic eigenvalues. It applies the operator to
-    whole blocks, ``4k`` matvecs per iteration, so for a single eigenpair
-    `lanczos` usually needs fewer HVPs; LOBPCG pays off for blocks on
-    accelerators. Its internal stopping rule is scaled to approximate ours; the
-    reported ``residuals`` and ``converged`` are recomputed here with ``k``
-    extra matvecs, using the same criterion as `lanczos`.
+    A thin wrapper around ``jax.experimental.sparse.linalg.lobpcg_standard``, which returns the
+    largest algebraic eigenvalues. It applies the operator to whole blocks, ``4k`` matvecs per
+    iteration, so for a single eigenpair `lanczos` usually needs fewer HVPs; LOBPCG pays off for
+    blocks on accelerators. Its internal stopping rule is scaled to approximate ours; the
+    reported ``residuals`` and ``converged`` are recomputed here with ``k`` extra matvecs, using
+    the same criterion as `lanczos`.
 
     Args:
       matvec: symmetric linear map ``(dim,) -> (dim,)``.
       dim: dimension, with ``5 k < dim`` (a LOBPCG requirement).
       k: number of eigenpairs, in ``[1, (dim - 1) // 5]``.
-      v0: optional start, ``(dim,)`` (first column) or ``(dim, p)`` (first
-        ``min(p, k)`` columns); remaining columns are random.
+      v0: optional start, ``(dim,)`` (first column) or ``(dim, p)`` (first ``min(p, k)``
+        columns); remaining columns are random.
       tol: relative residual tolerance, in ``(0, inf)``.
       max_iter: maximum number of LOBPCG iterations, in ``[1, inf)``.
       key: PRNG key for random columns; default ``jax.random.PRNGKey(0)``.
       dtype: floating dtype; default as in `lanczos`.
 
     Returns:
-      An `EigResult`; ``num_iterations`` counts matvecs, ``k (4 i + 2)`` for
-      ``i`` LOBPCG iterations.
+      An `EigResult`; ``num_iterations`` counts matvecs, ``k (4 i + 2)`` for ``i`` iterations.
 
     References:
-      Knyazev, "Toward the optimal preconditioned eigensolver: Locally optimal
-      block preconditioned conjugate gradient method", SIAM J. Sci. Comput. 2001.
+      Knyazev, "Toward the optimal preconditioned eigensolver: Locally optimal block
+      preconditioned conjugate gradient method", SIAM J. Sci. Comput. 2001.
     """
     from jax.experimental.sparse.linalg import lobpcg_standard
 
@@ -819,8 +791,7 @@ def lobpcg_top_k(matvec: MatVec, dim: int, k: int = 1, *, v0: StartBlock | None 
     def block_matvec(xs: Array) -> Array:
         return jax.vmap(lambda v: jnp.asarray(matvec(v)).astype(dtype), in_axes=1, out_axes=1)(xs)
 
-    # lobpcg_standard stops when ||r|| < tol' * 10 * dim * (||A x|| + theta)
-    # ~ tol' * 20 * dim * |theta|; rescale so this matches tol * |theta|.
+    # lobpcg_standard stops at ||r|| < tol' 10 dim (||A x|| + theta) ~ tol' 20 dim |theta|: match tol |theta|.
     theta, vectors, iters = lobpcg_standard(block_matvec, x0, m=max_iter, tol=tol / (20.0 * dim))
     residuals = jnp.linalg.norm(block_matvec(vectors) - vectors * theta[None, :], axis=0)
     converged = jnp.all(residuals <= tol * jnp.maximum(jnp.ones_like(theta), jnp.abs(theta)))
