@@ -31,7 +31,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
-__all__ = ["run_mutation", "ROOT"]
+__all__ = ["run_mutation", "assert_every_notebook_has_a_case", "ROOT"]
 
 
 def run_mutation(notebook: str, old: str, new: str, *, why: str = "", tmp_path: Path | None = None,
@@ -69,6 +69,18 @@ def run_mutation(notebook: str, old: str, new: str, *, why: str = "", tmp_path: 
             f"{notebook}: failed, but not by a check ({why}):\n{proc.stderr[-2000:]}"
         assert not out.exists()
     return proc
+
+
+def assert_every_notebook_has_a_case(folder: str, mutations: list[tuple[str, str, str, str]]) -> None:
+    """Every notebook in ``folder`` has a case, and every case's target occurs exactly once.
+
+    A paper's fast test: a new notebook cannot be added without its falsifiability case, and a
+    case cannot go stale silently when its notebook is edited.
+    """
+    notebooks = sorted(p.name for p in (ROOT / folder).glob("*.md"))
+    assert sorted({Path(m[0]).name for m in mutations}) == notebooks
+    for notebook, old, _, _ in mutations:
+        assert (ROOT / notebook).read_text().count(old) == 1, (notebook, old)
 
 
 # (notebook, exact substring, replacement, why it must fail)

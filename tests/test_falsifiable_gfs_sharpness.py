@@ -4,14 +4,11 @@ replaced so that a prediction is off by about 5%, and `eoslib run` must then fai
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from test_falsifiable import assert_every_notebook_has_a_case, run_mutation
 
-ROOT = Path(__file__).resolve().parent.parent
 NB = "notebooks/gfs_sharpness/"
 
 # (notebook, exact substring, replacement, why it must fail)
@@ -71,27 +68,9 @@ MUTATIONS: list[tuple[str, str, str, str]] = [
 @pytest.mark.slow
 @pytest.mark.parametrize("notebook,old,new,why", MUTATIONS, ids=[m[0].split("/")[-1] for m in MUTATIONS])
 def test_perturbed_notebook_fails(tmp_path: Path, notebook: str, old: str, new: str, why: str):
-    source = (ROOT / notebook).read_text()
-    assert source.count(old) == 1, f"{notebook}: mutation target {old!r} must occur exactly once"
-    mutated = tmp_path / Path(notebook).name
-    mutated.write_text(source.replace(old, new))
-    out = tmp_path / "out.ipynb"
-    proc = subprocess.run(
-        [sys.executable, "-m", "eoslib", "run", str(mutated), "-o", str(out)],
-        cwd=ROOT, capture_output=True, text=True, timeout=1800, env=dict(os.environ),
-    )
-    assert proc.returncode != 0, f"{notebook}: perturbation not detected ({why})"
-    assert "FAIL " in proc.stderr or "CheckFailed" in proc.stderr, proc.stderr[-2000:]
-    assert not out.exists()
+    run_mutation(notebook, old, new, why=why, tmp_path=tmp_path, timeout=1800)
 
 
 def test_every_notebook_has_a_case():
-    """Fast: a new notebook of the paper cannot be added without its falsifiability case."""
-    notebooks = sorted(p.name for p in (ROOT / NB).glob("*.md"))
-    assert sorted(Path(m[0]).name for m in MUTATIONS) == notebooks
+    assert_every_notebook_has_a_case(NB, MUTATIONS)
 
-
-def test_every_mutation_target_exists():
-    """Fast: the cases cannot go stale silently."""
-    for notebook, old, _, _ in MUTATIONS:
-        assert (ROOT / notebook).read_text().count(old) == 1, (notebook, old)
