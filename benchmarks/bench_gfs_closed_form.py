@@ -42,19 +42,12 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _timing import median_time  # noqa: E402
 
 from eoslib import flow  # noqa: E402
 from eoslib.papers.gfs_sharpness import samplers as sp, scalar as sc  # noqa: E402
-
-
-def _median_time(fn, repeats: int) -> float:
-    jax.block_until_ready(fn())  # compile and warm up
-    ts = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        jax.block_until_ready(fn())
-        ts.append(time.perf_counter() - t)
-    return statistics.median(ts)
 
 
 def main() -> None:
@@ -72,8 +65,8 @@ def main() -> None:
     for depth in (2, 3, 4, 5, 6):
         w, _ = sp.sample_points(rng, args.starts, depth, pi_range=(0.2, 3.0))
         w = jnp.asarray(w)
-        t_cf = _median_time(lambda: gfs(w), args.repeats)
-        t_ode = _median_time(lambda: sc.gradient_flow_ode(w)[0], max(1, args.repeats // 3))
+        t_cf = median_time(lambda: gfs(w), args.repeats)
+        t_ode = median_time(lambda: sc.gradient_flow_ode(w)[0], max(1, args.repeats // 3))
         diff = float(jnp.max(jnp.abs(gfs(w) - sc.gradient_flow_ode(w)[0])))
         if diff > 1e-10:
             raise SystemExit(f"D={depth}: closed form and ODE disagree by {diff:.2e} > 1e-10")

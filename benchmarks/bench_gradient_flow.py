@@ -29,7 +29,6 @@ os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
                            + " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
 
 import argparse  # noqa: E402
-import statistics  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -41,18 +40,11 @@ jax.config.update("jax_enable_x64", True)
 import jax.numpy as jnp  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _timing import median_time  # noqa: E402
 
 from eoslib import curvature, data, flow, gd, nets  # noqa: E402
-
-
-def _median_time(fn, repeats: int = 7) -> float:
-    fn()
-    ts = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t)
-    return statistics.median(ts)
 
 
 def main() -> None:
@@ -77,8 +69,8 @@ def main() -> None:
     g = jax.jit(jax.grad(f))
     hv = jax.jit(lambda w, u: curvature.hvp(f, w, u))
     u = jnp.ones_like(w0)
-    t_grad = _median_time(lambda: g(w0).block_until_ready())
-    t_hvp = _median_time(lambda: hv(w0, u).block_until_ready())
+    t_grad = median_time(lambda: g(w0).block_until_ready())
+    t_hvp = median_time(lambda: hv(w0, u).block_until_ready())
     hvp_cost = t_hvp / t_grad
     print(f"cost: gradient {t_grad * 1e3:.2f} ms, HVP {t_hvp * 1e3:.2f} ms "
           f"(1 HVP = {hvp_cost:.2f} gradients)")
