@@ -14,8 +14,9 @@ al., and its sharpness is what their theory is about. Two integrators, one resul
     slow directions have eigenvalues orders of magnitude smaller). RKC uses ``s`` stages
     whose stability interval ``[-0.65 s^2, 0]`` grows quadratically, so a step of length
     ``h`` costs only ``s ~ sqrt(1.54 h lambda_max)`` gradients and the step size is set by
-    accuracy alone. The spectral radius ``lambda_max`` comes from Lanczos on HVPs,
-    refreshed every ``rho_every`` steps and after every rejected step.
+    accuracy alone. The spectral radius ``lambda_max`` comes from Lanczos on HVPs
+    at the start, then from a few warm-started power iterations inside the compiled loop,
+    every ``rho_every`` steps and after every rejected step.
   - ``method="tsit5" | "dopri5" | "bosh3"``: ``diffrax`` solvers with a
     ``PIDController``; the loss threshold is a ``diffrax.Event`` whose crossing time is
     located by Newton's method on the dense output.
@@ -86,9 +87,15 @@ _RKC_EPS = 2.0 / 13.0
 # Rounding errors of the Chebyshev recursion grow with s; rkc.f caps s similarly.
 _RKC_MAX_STAGES = 250
 
-# Lanczos tolerance of RKC's spectral-radius refreshes: the stage count only needs the
+# Lanczos tolerance of RKC's first spectral-radius estimate: the stage count only needs the
 # sharpness to a few percent (rho_safety covers it), and Ritz values never overshoot.
 _RHO_TOL = 1e-2
+# Power iterations per in-loop refresh. Warm-started from the previous vector, which tracks the
+# top eigenvector as it drifts; a rejected step triggers another refresh, so an estimate that
+# lags a fast-growing sharpness costs a rejection, not stability.
+_RHO_POWER_ITERS = 3
+# Accepted RKC steps per compiled call: returns to Python only to check for interrupts.
+_RKC_CHUNK = 2000
 
 # Below this dimension the dense Hessian is cheaper to compile and run than Lanczos.
 _DENSE_DIM = 64
@@ -279,31 +286,66 @@ def _rkc_step(f: Objective, y: Array, f0: Array, h: Array, s: Array) -> tuple[Ar
     return carry[1], s - 1
 
 
+def _power_refresh(f: Objective, y: Array, v: Array) -> tuple[Array, Array]:
+    """``_RHO_POWER_ITERS`` power iterations on the Hessian at y from the unit vector v.
+
+    Returns the new unit vector and ``||H v_last||``, a lower bound on the spectral radius
+    that converges to it; ``rho_safety`` covers the gap (the nonlinear power method of
+    rkc.f, here with exact HVPs).
+    """
+    tiny = jnp.asarray(1e-30, y.dtype)
+
+    def it(_, c):
+        u = jax.jvp(jax.grad(f), (y,), (c[0],))[1]
+        nu = jnp.linalg.norm(u)
+        return u / jnp.maximum(nu, tiny), nu
+
+    return lax.fori_loop(0, _RHO_POWER_ITERS, it, (v, jnp.zeros((), y.dtype)))
+
+
 # Not through gd.iterate: RKC is adaptive. A step is accepted or rejected by the error
 # estimate and its size and stage count change every step, so the number of iterations is
 # data-dependent (a while loop), not a fixed-step iteration.
-@partial(jax.jit, static_argnames=("f", "max_accept"))
-def _rkc_chunk(f, y, l, g, h, h_old, err_old, rho, thr, rtol, atol, t, t_max, *, max_accept):
-    """Up to max_accept accepted RKC steps; stops early at a rejection, at the loss
-    threshold or at t_max.
+@partial(jax.jit, static_argnames=("f", "max_accept", "rho_every"))
+def _rkc_chunk(f, y, l, g, h, h_old, err_old, v, rho, rho_safety, thr, rtol, atol, t, t_max,
+               n_left, *, max_accept, rho_every):
+    """Up to max_accept accepted RKC steps; stops early at the loss threshold, at t_max or
+    before a step that would exceed the gradient budget n_left (``out_of_budget``).
 
-    ``err_old <= 0`` means there is no previous accepted step (I-control on the first one).
-    Returns the new state and the last accepted step (y_prev, g_prev, l_prev, h_prev),
-    from which the threshold crossing is located.
+    The spectral radius is refreshed inside the loop (:func:`_power_refresh` from the
+    carried vector v) every ``rho_every`` accepted steps and after every rejected step, so a
+    refresh costs a few HVPs and no return to Python. ``err_old <= 0`` means there is no
+    previous accepted step (I-control on the first one). Returns the new state, the last
+    accepted step (y_prev, g_prev, l_prev, h_prev) from which the threshold crossing is
+    located, and the vector and spectral radius for the next chunk.
     """
     dt = y.dtype
-    h_cap = jnp.asarray(0.653 * (_RKC_MAX_STAGES**2 - 1), dt) / rho
     tiny = jnp.asarray(1e-10, dt)
+    cap = jnp.asarray(0.653 * (_RKC_MAX_STAGES**2 - 1), dt)
 
     def cond(st):
-        y, l, g, h, h_old, err_old, t, nacc, nrej, nev, rejected, *_ = st
-        return (l > thr) & (nacc < max_accept) & ~rejected & jnp.isfinite(l) & (t < t_max)
+        y, l, g, h, h_old, err_old, t, nacc, nrej, nev, nhvp, since, rejected, broke = st[:14]
+        return (l > thr) & (nacc < max_accept) & jnp.isfinite(l) & (t < t_max) & ~broke
 
     def body(st):
-        (y, l, g, h, h_old, err_old, t, nacc, nrej, nev, rejected, yp, gp, lp, hp) = st
-        h = jnp.minimum(jnp.minimum(h, h_cap), t_max - t)
-        s = 1 + jnp.floor(jnp.sqrt(1.0 + 1.54 * h * rho)).astype(jnp.int32)
+        (y, l, g, h, h_old, err_old, t, nacc, nrej, nev, nhvp, since, rejected, _, v, rho,
+         yp, gp, lp, hp) = st
+        refresh = (since >= rho_every) | rejected
+        v, rho = lax.cond(refresh, lambda: _power_refresh(f, y, v), lambda: (v, rho))
+        nhvp = nhvp + jnp.where(refresh, _RHO_POWER_ITERS, 0)
+        since = jnp.where(refresh, 0, since)
+        rho_s = rho_safety * jnp.maximum(rho, jnp.asarray(1e-12, dt))
+        h = jnp.minimum(jnp.minimum(h, cap / rho_s), t_max - t)
+        s = 1 + jnp.floor(jnp.sqrt(1.0 + 1.54 * h * rho_s)).astype(jnp.int32)
         s = jnp.clip(s, 2, _RKC_MAX_STAGES)
+        # A step costs s gradients (s - 1 stages and the gradient at its end).
+        broke = nev + s > n_left
+        return lax.cond(broke, lambda: (y, l, g, h, h_old, err_old, t, nacc, nrej, nev, nhvp, since,
+                                        rejected, broke, v, rho, yp, gp, lp, hp),
+                        lambda: step(y, l, g, h, h_old, err_old, t, nacc, nrej, nev, nhvp, since,
+                                     v, rho, yp, gp, lp, hp, s))
+
+    def step(y, l, g, h, h_old, err_old, t, nacc, nrej, nev, nhvp, since, v, rho, yp, gp, lp, hp, s):
         y_new, ev = _rkc_step(f, y, -g, h, s)
         l_new, g_new = jax.value_and_grad(f)(y_new)
         # Local error estimate of rkc.f: 0.8 (y_n - y_{n+1}) + 0.4 h (F_n + F_{n+1}).
@@ -321,10 +363,11 @@ def _rkc_chunk(f, y, l, g, h, h_old, err_old, rho, thr, rtol, atol, t, t_max, *,
         return (pick(y_new, y), pick(l_new, l), pick(g_new, g), h * fac,
                 pick(h, h_old), pick(err, err_old), t + pick(h, jnp.zeros_like(h)),
                 nacc + acc.astype(jnp.int32), nrej + (~acc).astype(jnp.int32),
-                nev + ev + 1, ~acc, pick(y, yp), pick(g, gp), pick(l, lp), pick(h, hp))
+                nev + ev + 1, nhvp, since + acc.astype(jnp.int32), ~acc, jnp.asarray(False), v, rho,
+                pick(y, yp), pick(g, gp), pick(l, lp), pick(h, hp))
 
-    zero_i = jnp.asarray(0, jnp.int32)
-    st = (y, l, g, h, h_old, err_old, t, zero_i, zero_i, zero_i, jnp.asarray(False),
+    zero_i, no = jnp.asarray(0, jnp.int32), jnp.asarray(False)
+    st = (y, l, g, h, h_old, err_old, t, zero_i, zero_i, zero_i, zero_i, zero_i, no, no, v, rho,
           y, g, l, jnp.zeros_like(h))
     return lax.while_loop(cond, body, st)
 
@@ -413,7 +456,8 @@ def gradient_flow(
       max_time: largest flow time, in ``(0, inf]``.
       max_grad_evals: budget of gradient evaluations, in ``[1, inf)``.
       rho_every: ``"rkc"`` only: accepted steps between spectral-radius (sharpness)
-        refreshes, in ``[1, inf)``; a rejected step also triggers a refresh.
+        refreshes, in ``[1, inf)``; a rejected step also triggers a refresh. A refresh is
+        three warm-started power iterations (three HVPs) inside the compiled loop.
       rho_safety: ``"rkc"`` only: the stage count is chosen for ``rho_safety * S``, in
         ``[1, inf)``, because the sharpness can grow between refreshes.
       sharpness_tol: Lanczos tolerance of the final sharpness, in ``(0, inf)``.
@@ -458,22 +502,26 @@ def _gradient_flow_rkc(f, w0, thr, rtol, atol, t_max, n_max, rho_every, rho_safe
         return _finish(f, "rkc", options, sharp, w0, 0.0, evals, 0, 0, True,
                        "loss already below the threshold", s_tol)
     rho = max(sharp(w0, _RHO_TOL), 0.0)
+    v = sharp.v[:, 0]
     # First step: a stable explicit-Euler-sized step; the controller grows it (x10 per step).
     h = 1.0 / max(rho, 1e-12)
     h_old, err_old = h, -1.0
     y, t = w0, 0.0
     steps = rejected = 0
-    thr_a, rtol_a, atol_a, tmax_a = (jnp.asarray(v, dt) for v in (thr, rtol, atol, t_max))
+    thr_a, rtol_a, atol_a, tmax_a, safety_a = (jnp.asarray(x, dt) for x in (thr, rtol, atol, t_max, rho_safety))
+    rho_a = jnp.asarray(rho, dt)
     message = ""
     while True:
-        rho_a = jnp.asarray(rho_safety * max(rho, 1e-12), dt)
         out = _rkc_chunk(f, y, l, g, jnp.asarray(h, dt), jnp.asarray(h_old, dt),
-                         jnp.asarray(err_old, dt), rho_a, thr_a, rtol_a, atol_a,
-                         jnp.asarray(t, dt), tmax_a, max_accept=rho_every)
-        (y_c, l_c, g_c, h_c, h_old_c, err_old_c, t_c, nacc, nrej, nev, _, yp, gp, lp, hp) = out
+                         jnp.asarray(err_old, dt), v, rho_a, safety_a, thr_a, rtol_a, atol_a,
+                         jnp.asarray(t, dt), tmax_a, jnp.asarray(n_max - evals, jnp.int32),
+                         max_accept=_RKC_CHUNK, rho_every=rho_every)
+        (y_c, l_c, g_c, h_c, h_old_c, err_old_c, t_c, nacc, nrej, nev, nhvp, _, _, broke, v,
+         rho_a, yp, gp, lp, hp) = out
         evals += int(nev)
         steps += int(nacc)
         rejected += int(nrej)
+        sharp.hvps += int(nhvp)
         if not bool(jnp.isfinite(l_c)):
             # Rejected steps never replace y, so a non-finite loss cannot be accepted;
             # kept as a guard against a non-finite f.
@@ -489,10 +537,9 @@ def _gradient_flow_rkc(f, w0, thr, rtol, atol, t_max, n_max, rho_every, rho_safe
         if t >= t_max:
             message = "reached max_time"
             break
-        if evals >= n_max:
+        if bool(broke):
             message = "reached max_grad_evals"
             break
-        rho = max(sharp(y, _RHO_TOL), 0.0)
     return _finish(f, "rkc", options, sharp, y, t, evals, steps, rejected, False, message, s_tol)
 
 

@@ -55,8 +55,9 @@ MUTATIONS: list[tuple[str, str, str, str]] = [
      "run.phi[-1], 12.33, atol=0.005", "1.05 * run.phi[-1], 12.33, atol=0.005",
      "the final GFS sharpness off by 5%"),
     (NB + "figure_12.md",
-     "acc = nw.acceptance(tr, flat_from=gfs_every, tol=resolution)",
-     "acc = nw.acceptance(tr._replace(phi=tr.phi * 1.05 ** np.arange(tr.phi.size)), flat_from=gfs_every, tol=resolution)",
+     "acc = nw.acceptance(tr, flat_from=int(tr.gfs_steps[1]), tol=2 * resolution[act])",
+     "acc = nw.acceptance(tr._replace(phi=tr.phi * 1.05 ** np.arange(tr.phi.size)), flat_from=int(tr.gfs_steps[1]), "
+     "tol=2 * resolution[act])",
      "a GFS sharpness that grows by 5% per evaluation"),
     (NB + "figure_13.md",
      "acc = nw.acceptance(track, flat_from=gfs_every, tol=resolution)",

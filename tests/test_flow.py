@@ -130,3 +130,25 @@ def test_bad_input(scalar_f):
         flow.gradient_flow_rk4(scalar_f, w, loss_threshold=1e-3, sharpness_every=0)
     with pytest.raises(ValueError, match="w0"):
         flow.gradient_flow(scalar_f, jnp.zeros((2, 2)), loss_threshold=1e-3)
+
+
+def test_power_refresh_bounds_and_converges_to_the_spectral_radius():
+    # On a quadratic the refresh sees H = A exactly: ||A v|| <= rho(A) for a unit v, and three
+    # iterations from a vector close to the top eigenvector recover rho to O(ratio^6).
+    eigs = jnp.asarray([10.0, 3.0, -2.0, 0.5])
+    quad = lambda w: 0.5 * jnp.sum(eigs * w * w)  # noqa: E731
+    v = jnp.asarray([1.0, 0.3, 0.3, 0.3])
+    v = v / jnp.linalg.norm(v)
+    v_new, rho = flow._power_refresh(quad, jnp.zeros(4), v)
+    assert float(rho) <= 10.0 * (1 + 1e-12)
+    assert float(rho) == pytest.approx(10.0, rel=(3 / 10) ** 4)
+    assert float(jnp.linalg.norm(v_new)) == pytest.approx(1.0, rel=1e-12)
+    assert abs(float(v_new[0])) > 0.99
+
+
+def test_rkc_never_exceeds_its_gradient_budget(scalar_f):
+    for budget in (3, 50, 777):
+        r = flow.gradient_flow(scalar_f, jnp.asarray(W0), loss_threshold=1e-16, rtol=1e-12,
+                               atol=1e-14, max_grad_evals=budget)
+        assert not r.reached and "max_grad_evals" in r.message
+        assert r.num_grad_evals <= budget
