@@ -61,9 +61,14 @@ def main() -> None:
     f, w_init = nets.flat_loss(net, net.init_params, ds.x, ds.y, "mse")
     w0, _ = gd.gd_final(f, w_init, 0.4, 200)
     dim = int(w0.shape[0])
+    loss0 = float(jax.jit(f)(w0))
+    if loss0 <= args.threshold:
+        # Every flow would stop at once, with nothing to compare.
+        ap.error(f"--threshold must lie below the starting loss {loss0:.4g} "
+                 f"(digits n={args.n}, GD step 200); got {args.threshold:g}")
     print(f"setting: digits n={args.n}, MLP 64-{args.width}-{args.width}-10 tanh, MSE, D={dim}, "
           f"float64, 1 CPU thread; start = GD step 200 at eta=0.4 "
-          f"(loss {float(jax.jit(f)(w0)):.4g}); "
+          f"(loss {loss0:.4g}); "
           f"flow until loss = {args.threshold:g}")
 
     g = jax.jit(jax.grad(f))
