@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from test_falsifiable import run_mutation
+from test_falsifiable import assert_every_notebook_has_a_case, run_mutation
 
 NB = "notebooks/product_stability/"
 
@@ -69,9 +69,7 @@ CASES: list[tuple[str, str, str, str]] = [
 
 
 def test_every_product_stability_result_notebook_has_a_case():
-    root = Path(__file__).resolve().parent.parent
-    sources = {p.relative_to(root).as_posix() for p in (root / NB).glob("*.md")}
-    assert sources == {c[0] for c in CASES}
+    assert_every_notebook_has_a_case(NB, CASES)
 
 
 @pytest.mark.slow

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from test_falsifiable import run_mutation
+from test_falsifiable import assert_every_notebook_has_a_case, run_mutation
 
 NB = "notebooks/two_step/"
 
@@ -111,11 +111,7 @@ CASES: list[tuple[str, str, str, str]] = [
 
 
 def test_every_two_step_result_has_a_case():
-    root = Path(__file__).resolve().parent.parent
-    sources = {p.relative_to(root).as_posix() for p in (root / "notebooks" / "two_step").glob("*.md")}
-    assert sources == {c[0] for c in CASES}
-    for notebook, old, _, _ in CASES:
-        assert (root / notebook).read_text().count(old) == 1, f"{notebook}: mutation target {old!r} must occur once"
+    assert_every_notebook_has_a_case(NB, CASES)
 
 
 @pytest.mark.slow
