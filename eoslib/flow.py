@@ -91,9 +91,12 @@ _RKC_MAX_STAGES = 250
 # sharpness to a few percent (rho_safety covers it), and Ritz values never overshoot.
 _RHO_TOL = 1e-2
 # Power iterations per in-loop refresh. Warm-started from the previous vector, which tracks the
-# top eigenvector as it drifts; a rejected step triggers another refresh, so an estimate that
-# lags a fast-growing sharpness costs a rejection, not stability.
+# top eigenvector as it drifts. They estimate max |eigenvalue| of H (what the stability interval
+# needs), from below; rho_safety covers the gap, and a rejected step triggers another refresh,
+# whose estimate can only be larger (||H^(k+1) v|| / ||H^k v|| never decreases).
 _RHO_POWER_ITERS = 3
+# The in-loop gradient budget is an int32.
+_MAX_BUDGET = 2**31 - 1
 # Accepted RKC steps per compiled call: returns to Python only to check for interrupts.
 _RKC_CHUNK = 2000
 
@@ -514,7 +517,7 @@ def _gradient_flow_rkc(f, w0, thr, rtol, atol, t_max, n_max, rho_every, rho_safe
     while True:
         out = _rkc_chunk(f, y, l, g, jnp.asarray(h, dt), jnp.asarray(h_old, dt),
                          jnp.asarray(err_old, dt), v, rho_a, safety_a, thr_a, rtol_a, atol_a,
-                         jnp.asarray(t, dt), tmax_a, jnp.asarray(n_max - evals, jnp.int32),
+                         jnp.asarray(t, dt), tmax_a, jnp.asarray(min(n_max - evals, _MAX_BUDGET), jnp.int32),
                          max_accept=_RKC_CHUNK, rho_every=rho_every)
         (y_c, l_c, g_c, h_c, h_old_c, err_old_c, t_c, nacc, nrej, nev, nhvp, _, _, broke, v,
          rho_a, yp, gp, lp, hp) = out
@@ -522,6 +525,8 @@ def _gradient_flow_rkc(f, w0, thr, rtol, atol, t_max, n_max, rho_every, rho_safe
         steps += int(nacc)
         rejected += int(nrej)
         sharp.hvps += int(nhvp)
+        # The final sharpness warm-starts from the vector the refreshes have tracked.
+        sharp.v = v[:, None]
         if not bool(jnp.isfinite(l_c)):
             # Rejected steps never replace y, so a non-finite loss cannot be accepted;
             # kept as a guard against a non-finite f.

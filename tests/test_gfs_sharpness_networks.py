@@ -37,8 +37,9 @@ def test_tracking_and_acceptance():
     own = nw.track_solver(track, "own", track.checkpoint_steps[1:])
     np.testing.assert_array_equal(own.phi, same.phi)
     np.testing.assert_array_equal(own.grad_evals, same.grad_evals)
+    np.testing.assert_array_equal(own.time, same.time)
     both = nw.join_comparisons(own, same)
-    assert both.methods == ("own", "own") and both.phi.shape == (2, 2)
+    assert both.methods == ("own", "own") and both.phi.shape == (2, 2) and both.time.shape == (2, 2)
     with pytest.raises(ValueError, match="not a GFS step"):
         nw.track_solver(track, "own", [5])
     with pytest.raises(ValueError, match="same points"):

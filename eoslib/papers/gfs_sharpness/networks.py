@@ -238,12 +238,15 @@ class SolverComparison(NamedTuple):
       phi: ``(num_methods, num_points)`` GFS sharpness.
       grad_evals: ``(num_methods, num_points)`` gradient evaluations.
       reached: ``(num_methods, num_points)`` whether the loss threshold was reached.
+      time: ``(num_methods, num_points)`` flow time reached (at the threshold, or where the
+        solver stopped short of it).
     """
 
     methods: tuple[str, ...]
     phi: np.ndarray
     grad_evals: np.ndarray
     reached: np.ndarray
+    time: np.ndarray
 
 
 def compare_solvers(setup: Setup, points, solvers: Sequence[tuple[str, str, dict]], *,
@@ -259,7 +262,7 @@ def compare_solvers(setup: Setup, points, solvers: Sequence[tuple[str, str, dict
     """
     from eoslib import flow
 
-    phi, evals, reached = [], [], []
+    phi, evals, reached, times = [], [], [], []
     for _, method, opts in solvers:
         row = []
         for w in np.asarray(points):
@@ -271,7 +274,9 @@ def compare_solvers(setup: Setup, points, solvers: Sequence[tuple[str, str, dict
         phi.append([r.sharpness for r in row])
         evals.append([r.num_grad_evals for r in row])
         reached.append([r.reached for r in row])
-    return SolverComparison(tuple(s[0] for s in solvers), np.asarray(phi), np.asarray(evals), np.asarray(reached))
+        times.append([r.time for r in row])
+    return SolverComparison(tuple(s[0] for s in solvers), np.asarray(phi), np.asarray(evals), np.asarray(reached),
+                            np.asarray(times))
 
 
 def track_solver(track: GFSTrack, label: str, steps: Sequence[int]) -> SolverComparison:
@@ -296,7 +301,7 @@ def track_solver(track: GFSTrack, label: str, steps: Sequence[int]) -> SolverCom
             raise ValueError(f"steps: {int(s)} is not a GFS step of the track (gfs_steps {track.gfs_steps.tolist()})")
         idx.append(int(hit[0]))
     return SolverComparison((label,), track.phi[idx][None], track.gf_grad_evals[idx][None],
-                            track.gf_reached[idx][None])
+                            track.gf_reached[idx][None], track.gf_time[idx][None])
 
 
 def join_comparisons(*comparisons: SolverComparison) -> SolverComparison:
@@ -312,7 +317,8 @@ def join_comparisons(*comparisons: SolverComparison) -> SolverComparison:
     return SolverComparison(sum((c.methods for c in comparisons), ()),
                             np.concatenate([c.phi for c in comparisons]),
                             np.concatenate([c.grad_evals for c in comparisons]),
-                            np.concatenate([c.reached for c in comparisons]))
+                            np.concatenate([c.reached for c in comparisons]),
+                            np.concatenate([c.time for c in comparisons]))
 
 
 def acceptance(track: GFSTrack, *, flat_from: int = 0, tol: float = 0.0) -> Acceptance:
